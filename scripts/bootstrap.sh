@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Create the virtual environment and install steadyvoice with its dev tools.
+# On a fresh Debian machine this also installs Python 3.11's venv support if it is missing.
+set -euo pipefail
+venv="${1:-.venv}"
+
+find_python() {
+  for py in python3.11 python3; do
+    if command -v "$py" >/dev/null 2>&1 &&
+       "$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+      echo "$py"; return 0
+    fi
+  done
+  return 1
+}
+
+apt_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
+  else
+    echo "bootstrap: please install: $*" >&2; exit 1
+  fi
+}
+
+py="$(find_python || true)"
+if [ -z "$py" ]; then apt_install python3.11 python3.11-venv; py="$(find_python)"; fi
+if ! "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then apt_install python3.11-venv; fi
+
+if [ ! -x "$venv/bin/python" ]; then "$py" -m venv "$venv"; fi
+"$venv/bin/python" -m pip install -q --upgrade pip
+"$venv/bin/python" -m pip install -q -e '.[dev]'
+echo "bootstrap: installed into $venv"

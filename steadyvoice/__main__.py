@@ -1,0 +1,9 @@
+"""``python -m steadyvoice``."""
+
+from __future__ import annotations
+
+import sys
+
+from steadyvoice.cli import main
+
+sys.exit(main())

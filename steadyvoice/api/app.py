@@ -1,0 +1,67 @@
+"""The app factory: build everything once, keep it on ``app.state``, tear it down on exit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from steadyvoice import __version__
+from steadyvoice.api import health, jobs
+from steadyvoice.api.deps import Services
+from steadyvoice.api.errors import install_error_handlers
+from steadyvoice.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from steadyvoice.engines.registry import build_engine
+from steadyvoice.jobs.dispatch import DoorbellDispatcher
+from steadyvoice.jobs.liveness import WorkerRegistry
+from steadyvoice.jobs.reaper import Reaper
+from steadyvoice.jobs.store import JobStore
+from steadyvoice.jobs.submit import JobService
+from steadyvoice.settings import Settings
+from steadyvoice.storage.local import LocalStorage
+
+
+def build_services(settings: Settings) -> Services:
+    store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
+    engine = build_engine(settings)
+    dispatcher = DoorbellDispatcher(settings.run_dir)
+    return Services(
+        settings=settings,
+        store=store,
+        engine=engine,
+        jobs=JobService(settings, store, engine, dispatcher),
+        storage=LocalStorage(settings.outputs_dir),
+        workers=WorkerRegistry(store),
+    )
+
+
+def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
+    """The HTTP API. It never loads or runs a speech engine."""
+    services = build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services.store.migrate()
+        reaper = Reaper(services.store, DoorbellDispatcher(settings.run_dir), settings.jobs)
+        if run_reaper:
+            reaper.start()
+        try:
+            yield
+        finally:
+            reaper.stop()
+            services.store.engine.dispose()
+
+    app = FastAPI(
+        title="steadyvoice",
+        version=__version__,
+        description="Self-hosted voice-cloning text-to-speech with durable async jobs.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,69 @@
+"""Maps every failure to ``{error: {code, message, ...}}``; clients never see a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from steadyvoice.errors import SteadyVoiceError
+from steadyvoice.observability.logs import request_id_var
+
+log = logging.getLogger("steadyvoice.api")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "body_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(
+    http_status: int, code: str, message: str, details: dict[str, Any] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {**(details or {}), "code": code, "message": message}
+    rid = request_id_var.get()
+    if rid:
+        body["request_id"] = rid
+    return JSONResponse({"error": body}, status_code=http_status)
+
+
+async def _domain(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SteadyVoiceError)
+    if exc.status >= 500:
+        log.error("request failed", extra={"error_code": exc.code})
+    return error_response(exc.status, exc.code, exc.message, exc.details)
+
+
+async def _validation(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = [
+        {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "problem": e["msg"]}
+        for e in exc.errors()
+    ]
+    return error_response(422, "invalid_request", "the request is not valid", {"fields": fields})
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail))
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal_error", "internal error; quote the request_id")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SteadyVoiceError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,44 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from steadyvoice.api.deps import ServicesDep
+from steadyvoice.api.schemas import Health, Readiness
+from steadyvoice.jobs.liveness import BUSY, READY
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=Health)
+def healthz() -> Health:
+    """The API process is alive. Says nothing about workers or the database."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+def readyz(services: ServicesDep) -> JSONResponse:
+    """Ready to take work: database reachable, an engine loaded in a live worker, disk free."""
+    reasons: list[str] = []
+    workers = 0
+    try:
+        services.store.ping()
+        live = services.workers.live(services.settings.jobs.worker_ready_seconds)
+        workers = sum(1 for w in live if w.state in (READY, BUSY))
+        if workers == 0:
+            reasons.append("no_live_worker: no worker has its engine loaded")
+    except Exception as exc:  # noqa: BLE001 - any database failure means not ready
+        reasons.append(f"database_unreachable: {type(exc).__name__}")
+    free_mb = services.storage.free_bytes() // (1024 * 1024)
+    need = services.settings.storage.min_free_disk_mb
+    if free_mb < need:
+        reasons.append(f"low_disk: {free_mb} MB free, {need} MB required")
+    body = Readiness(
+        status="not_ready" if reasons else "ready",
+        reasons=reasons,
+        workers=workers,
+        free_disk_mb=free_mb,
+    )
+    return JSONResponse(body.model_dump(), status_code=503 if reasons else 200)

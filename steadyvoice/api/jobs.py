@@ -1,0 +1,118 @@
+"""Job routes: submit, read, list, download, cancel."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import FileResponse
+
+from steadyvoice.api.deps import RequesterDep, ServicesDep
+from steadyvoice.api.schemas import ErrorResponse, JobCreate, JobOut, JobPage
+from steadyvoice.audio.wav import CONTENT_TYPES
+from steadyvoice.errors import AudioNotReady, InvalidRequest, OutputMissing
+from steadyvoice.jobs.states import JobStatus
+from steadyvoice.jobs.submit import JobRequest
+from steadyvoice.observability.logs import request_id_var
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (404, 409, 410, 413, 422)
+}
+
+
+@router.post("", status_code=202, response_model=JobOut, responses=ERRORS)
+def create_job(
+    body: JobCreate,
+    services: ServicesDep,
+    requester: RequesterDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
+) -> JobOut:
+    """Queue a synthesis job. Answers 202 at once; poll the job or its ``Location``.
+
+    A repeated request with the same ``Idempotency-Key`` returns the first job, not a new one.
+    """
+    req = JobRequest(
+        text=body.text, voice=body.voice, seed=body.seed, speed=body.speed, format=body.format
+    )
+    job, _ = services.jobs.submit(req, requester, request_id_var.get(), idempotency_key)
+    response.headers["Location"] = f"/v1/jobs/{job.id}"
+    return JobOut.of(job)
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
+        at, job_id = raw.split("|", 1)
+        return datetime.fromisoformat(at), job_id
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidRequest("cursor is not valid", field="cursor") from None
+
+
+def _encode_cursor(at: datetime, job_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{job_id}".encode()).decode()
+
+
+@router.get("", response_model=JobPage, responses=ERRORS)
+def list_jobs(
+    services: ServicesDep,
+    status: JobStatus | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> JobPage:
+    """Jobs, newest first, filtered by status and creation time; follow ``next_cursor``."""
+    for value, name in ((created_after, "created_after"), (created_before, "created_before")):
+        if value is not None and value.tzinfo is None:
+            raise InvalidRequest(f"{name} needs a timezone (e.g. Z)", field=name)
+    before = _decode_cursor(cursor) if cursor else None
+    jobs = services.store.list_jobs(
+        status=status,
+        created_after=created_after,
+        created_before=created_before,
+        before=before,
+        limit=limit,
+    )
+    nxt = _encode_cursor(jobs[-1].created_at, jobs[-1].id) if len(jobs) == limit else None
+    return JobPage(items=[JobOut.of(j) for j in jobs], next_cursor=nxt)
+
+
+@router.get("/{job_id}", response_model=JobOut, responses=ERRORS)
+def get_job(job_id: str, services: ServicesDep) -> JobOut:
+    """One job with its status, timings, error and output checksum."""
+    return JobOut.of(services.store.get(job_id))
+
+
+@router.get(
+    "/{job_id}/audio",
+    response_class=FileResponse,
+    responses={200: {"content": {"audio/wav": {}}}, **ERRORS},
+)
+def get_audio(job_id: str, services: ServicesDep) -> FileResponse:
+    """The generated audio file, once the job has succeeded."""
+    job = services.store.get(job_id)
+    if job.status != JobStatus.SUCCEEDED.value:
+        raise AudioNotReady(
+            f"job is {job.status}; audio exists only once it succeeded", status=job.status
+        )
+    path = services.storage.path(job.output_name)
+    if not path.is_file():
+        raise OutputMissing("the output file is missing; run `steadyvoice verify`", job_id=job.id)
+    fmt = str(job.params.get("format", "wav"))
+    return FileResponse(
+        path,
+        media_type=CONTENT_TYPES[fmt],
+        filename=path.name,
+        headers={"X-Content-SHA256": job.sha256 or ""},
+    )
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut, responses=ERRORS)
+def cancel_job(job_id: str, services: ServicesDep) -> JobOut:
+    """Cancel a queued or running job. Finished jobs answer 409 ``job_not_cancelable``."""
+    return JobOut.of(services.store.cancel(job_id))

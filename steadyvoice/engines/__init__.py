@@ -1,0 +1,1 @@
+"""Speech engines: a small Protocol plus a registry keyed by name."""

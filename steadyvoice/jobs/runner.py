@@ -1,0 +1,76 @@
+"""Run one claimed job: synthesize, encode, store atomically, record. Used by every dispatcher."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from steadyvoice.audio.wav import encode_wav
+from steadyvoice.engines.base import DEFAULT_SEED, Engine, SynthesisRequest
+from steadyvoice.errors import SteadyVoiceError
+from steadyvoice.jobs.states import JobStatus
+from steadyvoice.jobs.store import Claim, JobStore, Result
+from steadyvoice.observability.logs import event, job_context
+from steadyvoice.storage.local import LocalStorage
+
+log = logging.getLogger("steadyvoice.runner")
+
+
+def request_for(claim: Claim) -> SynthesisRequest:
+    params = claim.job.params
+    return SynthesisRequest(
+        text=claim.job.text,
+        voice=claim.job.voice,
+        seed=int(params.get("seed", DEFAULT_SEED)),
+        speed=float(params.get("speed", 1.0)),
+    )
+
+
+def run_claimed(claim: Claim, engine: Engine, store: JobStore, storage: LocalStorage) -> str:
+    """Run the job and record the outcome; returns the status the job ended in."""
+    job = claim.job
+    with job_context(job.id, job.request_id):
+        event(log, "job.started", attempt=claim.attempt, worker_id=claim.worker_id)
+        started = time.perf_counter()
+        try:
+            request = request_for(claim)
+            version = engine.version(request.voice)
+            audio = engine.synthesize(request)
+            data = encode_wav(audio.samples, audio.sample_rate)
+        except SteadyVoiceError as exc:
+            return _record_failure(claim, store, exc.code, exc.message)
+        except Exception as exc:
+            log.exception("engine failure")
+            return _record_failure(claim, store, "engine_error", f"{type(exc).__name__}: {exc}")
+        sha, size = storage.write_atomic(job.output_name, data)
+        result = Result(version, audio.sample_rate, audio.duration_seconds, sha, size)
+        if store.complete(claim, result):
+            event(
+                log,
+                "job.succeeded",
+                seconds=round(time.perf_counter() - started, 4),
+                audio_seconds=round(audio.duration_seconds, 3),
+                sha256=sha,
+            )
+            return JobStatus.SUCCEEDED.value
+        return _lost_claim(claim, store, storage)
+
+
+def _record_failure(claim: Claim, store: JobStore, code: str, message: str) -> str:
+    if store.fail(claim, code, message):
+        event(log, "job.failed", error_code=code)
+        return JobStatus.FAILED.value
+    return store.get(claim.job.id).status
+
+
+def _lost_claim(claim: Claim, store: JobStore, storage: LocalStorage) -> str:
+    """Our claim ended while we worked (canceled, timed out, or reaped and redone elsewhere).
+
+    Output names derive from the job, so a retry elsewhere wrote the very same file: keep it if
+    that retry succeeded, otherwise remove what we wrote so no unrecorded audio lingers.
+    """
+    current = store.get(claim.job.id)
+    if current.status not in (JobStatus.SUCCEEDED.value, JobStatus.RUNNING.value):
+        storage.delete(claim.job.output_name)
+    event(log, "job.claim_lost", status=current.status)
+    return current.status

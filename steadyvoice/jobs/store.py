@@ -1,0 +1,375 @@
+"""The job store: every job state change goes through here, guarded by the state machine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, func, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from steadyvoice.errors import IdempotencyKeyReused, JobNotCancelable, JobNotFound
+from steadyvoice.jobs.database import make_engine, migrate
+from steadyvoice.jobs.models import Job, utcnow
+from steadyvoice.jobs.states import TERMINAL, JobStatus, sources_of
+
+WORKER_LOST = "worker_lost"
+TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A validated request, ready to be recorded."""
+
+    text: str
+    voice: str
+    engine: str
+    engine_version: str | None
+    params: dict[str, Any]
+    requester: str
+    deadline_seconds: float
+    request_id: str | None = None
+    idempotency_key: str | None = None
+
+    def request_hash(self) -> str:
+        body = json.dumps(
+            {"text": self.text, "voice": self.voice, "params": self.params}, sort_keys=True
+        )
+        return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job held by a worker. ``attempt`` is the fencing token for every later write."""
+
+    job: Job
+    worker_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a successful synthesis produced."""
+
+    engine_version: str
+    sample_rate: int
+    duration_seconds: float
+    sha256: str
+    size_bytes: int
+
+
+@dataclass
+class ReapReport:
+    """What one reaper pass changed (job ids)."""
+
+    requeued: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    timed_out: list[str] = field(default_factory=list)
+
+
+def output_name_for(job_id: str, created: datetime, fmt: str) -> str:
+    """Relative output path; derived from the job alone so a retried job writes the same file."""
+    return f"{created:%Y/%m/%d}/output_{created:%Y%m%d_%H%M%S}_{job_id[:12]}.{fmt}"
+
+
+class JobStore:
+    """Jobs in SQL (SQLite or PostgreSQL). Safe to use from many processes at once."""
+
+    def __init__(self, engine: Engine, lock_dir: Path | None = None) -> None:
+        self.engine = engine
+        self._lock_dir = lock_dir
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def from_url(cls, url: str, lock_dir: Path | None = None) -> JobStore:
+        return cls(make_engine(url), lock_dir)
+
+    def migrate(self) -> None:
+        migrate(self.engine, self._lock_dir)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as s, s.begin():
+            yield s
+
+    # --- creating and reading -------------------------------------------------------------
+
+    def create(self, new: NewJob) -> tuple[Job, bool]:
+        """Record a queued job. With an idempotency key, a repeat returns the first job."""
+        if new.idempotency_key is not None:
+            existing = self._by_idempotency_key(new)
+            if existing is not None:
+                return existing, False
+        now = utcnow()
+        job_id = uuid.uuid4().hex
+        job = Job(
+            id=job_id,
+            status=JobStatus.QUEUED.value,
+            text=new.text,
+            voice=new.voice,
+            engine=new.engine,
+            engine_version=new.engine_version,
+            params=new.params,
+            requester=new.requester,
+            request_id=new.request_id,
+            idempotency_key=new.idempotency_key,
+            request_hash=new.request_hash(),
+            created_at=now,
+            deadline_at=now + timedelta(seconds=new.deadline_seconds),
+            attempts=0,
+            output_name=output_name_for(job_id, now, str(new.params.get("format", "wav"))),
+        )
+        try:
+            with self.session() as s:
+                s.add(job)
+        except IntegrityError:
+            existing = self._by_idempotency_key(new)
+            if existing is None:
+                raise
+            return existing, False
+        return job, True
+
+    def _by_idempotency_key(self, new: NewJob) -> Job | None:
+        with self.session() as s:
+            job = s.scalar(
+                select(Job).where(
+                    Job.requester == new.requester, Job.idempotency_key == new.idempotency_key
+                )
+            )
+        if job is not None and job.request_hash != new.request_hash():
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used for a different request",
+                job_id=job.id,
+            )
+        return job
+
+    def get(self, job_id: str) -> Job:
+        with self.session() as s:
+            job = s.get(Job, job_id)
+        if job is None:
+            raise JobNotFound(f"no job {job_id}", job_id=job_id)
+        return job
+
+    def list_jobs(
+        self,
+        *,
+        status: JobStatus | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        before: tuple[datetime, str] | None = None,
+        limit: int = 50,
+    ) -> list[Job]:
+        """Newest first. ``before`` is the (created_at, id) of the last item of the prior page."""
+        q = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+        if status is not None:
+            q = q.where(Job.status == status.value)
+        if created_after is not None:
+            q = q.where(Job.created_at >= created_after)
+        if created_before is not None:
+            q = q.where(Job.created_at < created_before)
+        if before is not None:
+            at, last_id = before
+            q = q.where((Job.created_at < at) | ((Job.created_at == at) & (Job.id < last_id)))
+        with self.session() as s:
+            return list(s.scalars(q))
+
+    def succeeded(self) -> Iterator[Job]:
+        """Every succeeded job, oldest first (for verify and backup)."""
+        with self.session() as s:
+            yield from s.scalars(
+                select(Job).where(Job.status == JobStatus.SUCCEEDED.value).order_by(Job.created_at)
+            )
+
+    def count_by_status(self) -> dict[str, int]:
+        with self.session() as s:
+            rows = s.execute(select(Job.status, func.count()).group_by(Job.status)).all()
+        return {str(status): int(n) for status, n in rows}
+
+    # --- state changes ------------------------------------------------------------------
+
+    @staticmethod
+    def _move(
+        s: Session, target: JobStatus, where: Sequence[ColumnElement[bool]], **values: Any
+    ) -> int:
+        """The one place a job changes state: only from the states that may lead to ``target``."""
+        allowed = [st.value for st in sources_of(target)]
+        stmt = (
+            update(Job)
+            .where(Job.status.in_(allowed), *where)
+            .values(status=target.value, **values)
+            .execution_options(synchronize_session=False)
+        )
+        return int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+    def claim(self, worker_id: str, lease_seconds: float) -> Claim | None:
+        """Atomically take the oldest queued job that is still inside its deadline."""
+        for _ in range(8):
+            now = utcnow()
+            with self.session() as s:
+                q = (
+                    select(Job.id)
+                    .where(Job.status == JobStatus.QUEUED.value, Job.deadline_at > now)
+                    .order_by(Job.created_at, Job.id)
+                    .limit(1)
+                )
+                if self.engine.dialect.name == "postgresql":
+                    q = q.with_for_update(skip_locked=True)
+                job_id = s.scalar(q)
+                if job_id is None:
+                    return None
+                moved = self._move(
+                    s,
+                    JobStatus.RUNNING,
+                    [Job.id == job_id, Job.status == JobStatus.QUEUED.value],
+                    worker_id=worker_id,
+                    attempts=Job.attempts + 1,
+                    lease_expires_at=now + timedelta(seconds=lease_seconds),
+                    started_at=now,
+                )
+                if moved != 1:
+                    continue
+                job = s.get(Job, job_id, populate_existing=True)
+                assert job is not None
+                return Claim(job=job, worker_id=worker_id, attempt=job.attempts)
+        return None
+
+    @staticmethod
+    def _held(claim: Claim) -> list[ColumnElement[bool]]:
+        return [
+            Job.id == claim.job.id,
+            Job.worker_id == claim.worker_id,
+            Job.attempts == claim.attempt,
+            Job.status == JobStatus.RUNNING.value,
+        ]
+
+    def heartbeat(self, claim: Claim, lease_seconds: float) -> bool:
+        """Extend the lease; False when the job is no longer ours (reaped, canceled, timed out)."""
+        with self.session() as s:
+            stmt = (
+                update(Job)
+                .where(*self._held(claim))
+                .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+                .execution_options(synchronize_session=False)
+            )
+            return int(s.execute(stmt).rowcount) == 1  # type: ignore[attr-defined]
+
+    def complete(self, claim: Claim, result: Result) -> bool:
+        """Record success in one transaction; False if the claim was lost meanwhile."""
+        with self.session() as s:
+            return (
+                self._move(
+                    s,
+                    JobStatus.SUCCEEDED,
+                    self._held(claim),
+                    finished_at=utcnow(),
+                    lease_expires_at=None,
+                    engine_version=result.engine_version,
+                    sample_rate=result.sample_rate,
+                    duration_seconds=result.duration_seconds,
+                    sha256=result.sha256,
+                    size_bytes=result.size_bytes,
+                    error_code=None,
+                    error_message=None,
+                )
+                == 1
+            )
+
+    def fail(self, claim: Claim, code: str, message: str) -> bool:
+        with self.session() as s:
+            return (
+                self._move(
+                    s,
+                    JobStatus.FAILED,
+                    self._held(claim),
+                    finished_at=utcnow(),
+                    lease_expires_at=None,
+                    error_code=code,
+                    error_message=message[:2000],
+                )
+                == 1
+            )
+
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued or running job (a running one's result is discarded)."""
+        job = self.get(job_id)
+        with self.session() as s:
+            moved = self._move(
+                s,
+                JobStatus.CANCELED,
+                [Job.id == job_id],
+                finished_at=utcnow(),
+                lease_expires_at=None,
+            )
+        if moved != 1:
+            current = self.get(job_id).status
+            raise JobNotCancelable(
+                f"a {current} job cannot be canceled", job_id=job.id, status=current
+            )
+        return self.get(job_id)
+
+    def release_worker(self, worker_id: str, max_attempts: int) -> ReapReport:
+        """A worker is known dead: return its running jobs to the queue now (or fail them)."""
+        return self._recover([Job.worker_id == worker_id], max_attempts, "worker died")
+
+    def reap(self, max_attempts: int) -> ReapReport:
+        """Requeue jobs whose lease expired; fail jobs past their deadline."""
+        now = utcnow()
+        report = self._recover([Job.lease_expires_at < now], max_attempts, "lease expired")
+        with self.session() as s:
+            ids = list(
+                s.scalars(
+                    select(Job.id).where(
+                        Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
+                        Job.deadline_at < now,
+                    )
+                )
+            )
+            for job_id in ids:
+                if self._move(
+                    s,
+                    JobStatus.FAILED,
+                    [Job.id == job_id, Job.deadline_at < now],
+                    finished_at=now,
+                    lease_expires_at=None,
+                    error_code=TIMEOUT,
+                    error_message="the job did not finish before its deadline",
+                ):
+                    report.timed_out.append(job_id)
+        return report
+
+    def _recover(self, cond: list[ColumnElement[bool]], max_attempts: int, why: str) -> ReapReport:
+        report = ReapReport()
+        running = Job.status == JobStatus.RUNNING.value
+        with self.session() as s:
+            rows = s.execute(select(Job.id, Job.attempts).where(running, *cond)).all()
+            for job_id, attempts in rows:
+                guard = [Job.id == job_id, Job.attempts == attempts, running, *cond]
+                if attempts >= max_attempts:
+                    if self._move(
+                        s,
+                        JobStatus.FAILED,
+                        guard,
+                        finished_at=utcnow(),
+                        lease_expires_at=None,
+                        error_code=WORKER_LOST,
+                        error_message=f"{why} on attempt {attempts} of {max_attempts}",
+                    ):
+                        report.lost.append(job_id)
+                elif self._move(s, JobStatus.QUEUED, guard, worker_id=None, lease_expires_at=None):
+                    report.requeued.append(job_id)
+        return report
+
+    def is_terminal(self, job_id: str) -> bool:
+        return JobStatus(self.get(job_id).status) in TERMINAL

@@ -1,0 +1,130 @@
+"""The worker process: load the engine once, then claim and run jobs until told to stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from types import FrameType
+
+from steadyvoice.engines.base import Engine
+from steadyvoice.jobs import liveness
+from steadyvoice.jobs.dispatch import Doorbell
+from steadyvoice.jobs.liveness import WorkerRegistry
+from steadyvoice.jobs.runner import run_claimed
+from steadyvoice.jobs.store import Claim, JobStore
+from steadyvoice.observability.logs import event
+from steadyvoice.settings import Settings
+from steadyvoice.storage.local import LocalStorage
+
+log = logging.getLogger("steadyvoice.worker")
+
+
+@dataclass
+class _State:
+    stop: threading.Event = field(default_factory=threading.Event)
+    claim: Claim | None = None
+    jobs_done: int = 0
+    status: str = liveness.LOADING
+
+
+class Worker:
+    """One resident engine serving jobs from the store."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        engine: Engine,
+        worker_id: str,
+        max_jobs: int | None = None,
+        parent_pid: int | None = None,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._engine = engine
+        self._storage = LocalStorage(settings.outputs_dir)
+        self._registry = WorkerRegistry(store)
+        self._id = worker_id
+        self._max_jobs = max_jobs
+        self._parent_pid = parent_pid
+        self._state = _State()
+
+    def request_stop(self, *_: object) -> None:
+        self._state.stop.set()
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            event(log, "worker.stopping", signal=signum)
+            self.request_stop()
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def run(self) -> None:
+        """Register, load the engine, then serve until stopped."""
+        self._registry.register(self._id, self._engine.name)
+        beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
+        beat.start()
+        doorbell = Doorbell(self._settings.run_dir)
+        try:
+            self._engine.load()
+            self._state.status = liveness.READY
+            self._beat()
+            event(log, "worker.ready", worker_id=self._id, engine=self._engine.name)
+            self._serve(doorbell)
+        finally:
+            doorbell.close()
+            self._state.stop.set()
+            self._registry.remove(self._id)
+            event(log, "worker.stopped", worker_id=self._id, jobs_done=self._state.jobs_done)
+
+    def _serve(self, doorbell: Doorbell) -> None:
+        poll = self._settings.jobs.poll_interval_seconds
+        while not self._state.stop.is_set():
+            if self._max_jobs is not None and self._state.jobs_done >= self._max_jobs:
+                return
+            claim = self._store.claim(self._id, self._settings.jobs.lease_seconds)
+            if claim is None:
+                doorbell.wait(poll)
+                continue
+            self._run(claim)
+
+    def _run(self, claim: Claim) -> None:
+        self._state.claim = claim
+        self._state.status = liveness.BUSY
+        self._beat()
+        try:
+            run_claimed(claim, self._engine, self._store, self._storage)
+        finally:
+            self._state.claim = None
+            self._state.jobs_done += 1
+            self._state.status = liveness.READY
+            self._beat()
+
+    def _beat(self) -> None:
+        claim = self._state.claim
+        self._registry.beat(
+            self._id,
+            self._state.status,
+            claim.job.id if claim else None,
+            self._state.jobs_done,
+        )
+
+    def _heartbeat_loop(self) -> None:
+        interval = self._settings.jobs.heartbeat_seconds
+        while not self._state.stop.wait(interval):
+            if self._parent_pid is not None and os.getppid() != self._parent_pid:
+                event(log, "worker.orphaned", parent_pid=self._parent_pid)
+                self.request_stop()
+            try:
+                self._beat()
+                claim = self._state.claim
+                if claim is not None and not self._store.heartbeat(
+                    claim, self._settings.jobs.lease_seconds
+                ):
+                    event(log, "job.lease_lost", job_id=claim.job.id)
+            except Exception:
+                log.exception("heartbeat failed")

@@ -1,0 +1,159 @@
+"""One settings object for the whole service, read from ``STEADYVOICE_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "STEADYVOICE_"
+NESTED_DELIMITER = "__"
+PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
+
+
+class ConfigurationError(Exception):
+    """Raised at start when the configuration is unknown or unsafe; the message says what to fix."""
+
+
+class _Group(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiSettings(_Group):
+    """The HTTP front door."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65_535)
+    max_text_chars: int = Field(5_000, ge=1, le=100_000)
+    max_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+
+class JobSettings(_Group):
+    """Leases, retries, deadlines and the reaper."""
+
+    lease_seconds: PositiveSeconds = 30.0
+    heartbeat_seconds: PositiveSeconds = 5.0
+    max_attempts: int = Field(3, ge=1, le=20)
+    deadline_seconds: PositiveSeconds = 600.0
+    reaper_interval_seconds: PositiveSeconds = 2.0
+    poll_interval_seconds: PositiveSeconds = 1.0
+    worker_ready_seconds: PositiveSeconds = 15.0
+
+    @model_validator(mode="after")
+    def _heartbeat_inside_lease(self) -> JobSettings:
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError(
+                f"heartbeat_seconds ({self.heartbeat_seconds}) must be at most half of "
+                f"lease_seconds ({self.lease_seconds}), or a busy worker loses its lease"
+            )
+        return self
+
+
+class StorageSettings(_Group):
+    """Where outputs go and how much free disk readiness demands."""
+
+    min_free_disk_mb: int = Field(512, ge=0)
+
+
+class PiperSettings(_Group):
+    """The default ``piper`` engine: bundled voice plus operator-registered voices by path."""
+
+    default_voice: str = "joe"
+    voices: dict[str, Path] = Field(default_factory=dict)
+    threads: int = Field(1, ge=1, le=64)
+    max_sentence_phonemes: int = Field(400, ge=50, le=5_000)
+
+
+class FakeSettings(_Group):
+    """The ``fake`` engine used by tests and overhead benchmarks."""
+
+    seconds_per_char: float = Field(0.0, ge=0, le=10)
+    sample_rate: int = Field(16_000, ge=8_000, le=48_000)
+
+
+class Settings(BaseSettings):
+    """All service settings. Built once at the edge (CLI) and passed down explicitly."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=NESTED_DELIMITER,
+        extra="forbid",
+        frozen=True,
+    )
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    engine: Literal["piper", "fake"] = "piper"
+    workers: int = Field(1, ge=0, le=64)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    api: ApiSettings = ApiSettings()
+    jobs: JobSettings = JobSettings()
+    storage: StorageSettings = StorageSettings()
+    piper: PiperSettings = PiperSettings()
+    fake: FakeSettings = FakeSettings()
+
+    @model_validator(mode="after")
+    def _check_database_url(self) -> Settings:
+        url = self.database_url
+        if url is not None and not url.startswith(
+            ("sqlite:", "postgresql:", "postgresql+psycopg:")
+        ):
+            raise ValueError(
+                "database_url must start with sqlite:, postgresql: or postgresql+psycopg:"
+            )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite inside the data dir."""
+        if self.database_url is None:
+            return f"sqlite:///{self.data_dir.resolve() / 'steadyvoice.db'}"
+        if self.database_url.startswith("postgresql:"):
+            return "postgresql+psycopg:" + self.database_url.removeprefix("postgresql:")
+        return self.database_url
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+
+def _known_env_names() -> set[str]:
+    names: set[str] = set()
+    for name, field in Settings.model_fields.items():
+        names.add(f"{ENV_PREFIX}{name}".upper())
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            for sub in annotation.model_fields:
+                names.add(f"{ENV_PREFIX}{name}{NESTED_DELIMITER}{sub}".upper())
+    return names
+
+
+def unknown_env_names(environ: dict[str, str] | None = None) -> list[str]:
+    """``STEADYVOICE_*`` variables that no setting reads (usually a typo)."""
+    env = dict(os.environ) if environ is None else environ
+    known = _known_env_names()
+    return sorted(k for k in env if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment; raise ConfigurationError with a readable message."""
+    unknown = unknown_env_names()
+    if unknown:
+        raise ConfigurationError(
+            "unknown setting(s): " + ", ".join(unknown) + " (see docs/configuration.md)"
+        )
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "settings"
+            lines.append(f"{where}: {err['msg']}")
+        raise ConfigurationError("invalid settings: " + "; ".join(lines)) from None

@@ -1,0 +1,1 @@
+"""Where generated audio lives: atomic writes, checksums, verification."""
