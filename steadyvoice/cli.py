@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from steadyvoice import __version__
-from steadyvoice.settings import ConfigurationError, Settings, load_settings
+from steadyvoice.settings import ConfigurationError, Settings, load_settings, prepare_data_dir
 
 EXIT_CONFIG = 2
 
@@ -34,7 +34,7 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["api"] = api
     settings = load_settings(**overrides)
     configure_logging(settings.log_level, "api")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
     store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
     store.migrate()
     supervisor = Supervisor(settings, store)
@@ -70,7 +70,7 @@ def _worker(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     configure_logging(settings.log_level, "worker")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(settings)
     store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
     if not args.supervised:
         store.migrate()

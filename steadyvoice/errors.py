@@ -88,6 +88,13 @@ class IllegalTransition(SteadyVoiceError):
     status = 409
 
 
+class StoreUnavailable(SteadyVoiceError):
+    """The job store cannot be reached; nothing was recorded. Safe to retry."""
+
+    code = "store_unavailable"
+    status = 503
+
+
 class EngineError(SteadyVoiceError):
     """Synthesis failed inside the engine; recorded on the job, never raised to a client."""
 

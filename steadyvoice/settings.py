@@ -157,3 +157,17 @@ def load_settings(**overrides: Any) -> Settings:
             where = ".".join(str(p) for p in err["loc"]) or "settings"
             lines.append(f"{where}: {err['msg']}")
         raise ConfigurationError("invalid settings: " + "; ".join(lines)) from None
+
+
+def prepare_data_dir(settings: Settings) -> None:
+    """Create the data dir and prove it is writable, or fail with a clear message."""
+    path = settings.data_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"data_dir {str(path)!r} is not a writable directory ({exc.strerror})"
+        ) from None

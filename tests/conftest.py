@@ -14,7 +14,9 @@ import pytest
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.settings import Settings
 
-PG_ADMIN_URL = os.environ.get("STEADYVOICE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "STEADYVOICE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +25,12 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("STEADYVOICE_"):
             monkeypatch.delenv(key)
+
+
+@pytest.fixture
+def pg_admin_url() -> str:
+    """A connection URL to the server's maintenance database (for CREATE/DROP DATABASE)."""
+    return PG_ADMIN_URL
 
 
 @pytest.fixture

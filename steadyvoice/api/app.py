@@ -43,6 +43,7 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.store.migrate()
+        services.engine.version(services.engine.default_voice())  # hash model files now
         reaper = Reaper(services.store, DoorbellDispatcher(settings.run_dir), settings.jobs)
         if run_reaper:
             reaper.start()

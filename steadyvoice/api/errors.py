@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from steadyvoice.errors import SteadyVoiceError
@@ -57,6 +58,15 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail))
 
 
+async def _store_down(_: Request, exc: Exception) -> JSONResponse:
+    log.error("job store unavailable", extra={"error": type(exc).__name__})
+    response = error_response(
+        503, "store_unavailable", "the job store is unreachable; nothing was recorded, retry"
+    )
+    response.headers["Retry-After"] = "5"
+    return response
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return error_response(500, "internal_error", "internal error; quote the request_id")
@@ -66,4 +76,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SteadyVoiceError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(OperationalError, _store_down)
     app.add_exception_handler(Exception, _unexpected)

@@ -69,24 +69,11 @@ class JobOut(BaseModel):
                 size_bytes=job.size_bytes,
                 url=f"/v1/jobs/{job.id}/audio",
             )
-        return cls(
-            id=job.id,
-            status=job.status,
-            text=job.text,
-            voice=job.voice,
-            engine=job.engine,
-            engine_version=job.engine_version,
-            params=job.params,
-            requester=job.requester,
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            deadline_at=job.deadline_at,
-            attempts=job.attempts,
-            worker_id=job.worker_id,
-            error=error,
-            output=output,
-        )
+        columns = {name: getattr(job, name) for name in _COLUMN_FIELDS}
+        return cls(**columns, error=error, output=output)
+
+
+_COLUMN_FIELDS = tuple(name for name in JobOut.model_fields if name not in ("error", "output"))
 
 
 class JobPage(BaseModel):

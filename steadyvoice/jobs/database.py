@@ -26,7 +26,13 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+        connect_args={"connect_timeout": 5},
+    )
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -39,10 +45,18 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+READ_ONLY = "steadyvoice_read_only"
+
+
 def _sqlite_begin_immediate(conn: Connection) -> None:
-    # BEGIN IMMEDIATE: a transaction that will write waits for the lock instead of failing
-    # later with "database is locked" on upgrade from a read lock.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # A transaction that may write takes the write lock up front (BEGIN IMMEDIATE) and so waits
+    # for it, instead of failing later when a read snapshot cannot be upgraded. Read-only
+    # transactions (engine.execution_options(steadyvoice_read_only=True)) stay deferred, so
+    # readers never queue behind writers under WAL.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def alembic_config(connection: Connection) -> Config:

@@ -66,7 +66,7 @@ class WorkerRegistry:
     def live(self, max_age_seconds: float) -> list[Worker]:
         """Workers whose last heartbeat is recent enough."""
         since = utcnow() - timedelta(seconds=max_age_seconds)
-        with self._store.session() as s:
+        with self._store.reading() as s:
             return list(s.scalars(select(Worker).where(Worker.heartbeat_at >= since)))
 
     def prune(self, max_age_seconds: float) -> int:

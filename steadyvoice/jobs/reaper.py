@@ -32,7 +32,7 @@ class Reaper:
             event(log, "job.failed", job_id=job_id, error_code="worker_lost")
         for job_id in report.timed_out:
             event(log, "job.failed", job_id=job_id, error_code="timeout")
-        if self._store.count_by_status().get("queued", 0):
+        if self._store.has_queued():
             self._dispatcher.notify("*")
         WorkerRegistry(self._store).prune(self._settings.worker_ready_seconds * 20)
         return report

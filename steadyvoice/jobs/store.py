@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from steadyvoice.errors import IdempotencyKeyReused, JobNotCancelable, JobNotFound
-from steadyvoice.jobs.database import make_engine, migrate
+from steadyvoice.jobs.database import READ_ONLY, make_engine, migrate
 from steadyvoice.jobs.models import Job, utcnow
 from steadyvoice.jobs.states import TERMINAL, JobStatus, sources_of
 
@@ -87,6 +87,9 @@ class JobStore:
         self.engine = engine
         self._lock_dir = lock_dir
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
 
     @classmethod
     def from_url(cls, url: str, lock_dir: Path | None = None) -> JobStore:
@@ -101,7 +104,14 @@ class JobStore:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
+        """A read-write transaction, committed on success."""
         with self._sessions() as s, s.begin():
+            yield s
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction (no write lock on SQLite)."""
+        with self._readers() as s, s.begin():
             yield s
 
     # --- creating and reading -------------------------------------------------------------
@@ -142,7 +152,7 @@ class JobStore:
         return job, True
 
     def _by_idempotency_key(self, new: NewJob) -> Job | None:
-        with self.session() as s:
+        with self.reading() as s:
             job = s.scalar(
                 select(Job).where(
                     Job.requester == new.requester, Job.idempotency_key == new.idempotency_key
@@ -156,7 +166,7 @@ class JobStore:
         return job
 
     def get(self, job_id: str) -> Job:
-        with self.session() as s:
+        with self.reading() as s:
             job = s.get(Job, job_id)
         if job is None:
             raise JobNotFound(f"no job {job_id}", job_id=job_id)
@@ -182,18 +192,23 @@ class JobStore:
         if before is not None:
             at, last_id = before
             q = q.where((Job.created_at < at) | ((Job.created_at == at) & (Job.id < last_id)))
-        with self.session() as s:
+        with self.reading() as s:
             return list(s.scalars(q))
 
     def succeeded(self) -> Iterator[Job]:
         """Every succeeded job, oldest first (for verify and backup)."""
-        with self.session() as s:
+        with self.reading() as s:
             yield from s.scalars(
                 select(Job).where(Job.status == JobStatus.SUCCEEDED.value).order_by(Job.created_at)
             )
 
+    def has_queued(self) -> bool:
+        with self.reading() as s:
+            q = select(Job.id).where(Job.status == JobStatus.QUEUED.value).limit(1)
+            return s.scalar(q) is not None
+
     def count_by_status(self) -> dict[str, int]:
-        with self.session() as s:
+        with self.reading() as s:
             rows = s.execute(select(Job.status, func.count()).group_by(Job.status)).all()
         return {str(status): int(n) for status, n in rows}
 
@@ -265,41 +280,35 @@ class JobStore:
             )
             return int(s.execute(stmt).rowcount) == 1  # type: ignore[attr-defined]
 
+    def _finish(self, claim: Claim, target: JobStatus, **values: Any) -> bool:
+        with self.session() as s:
+            moved = self._move(
+                s,
+                target,
+                self._held(claim),
+                finished_at=utcnow(),
+                lease_expires_at=None,
+                **values,
+            )
+        return moved == 1
+
     def complete(self, claim: Claim, result: Result) -> bool:
         """Record success in one transaction; False if the claim was lost meanwhile."""
-        with self.session() as s:
-            return (
-                self._move(
-                    s,
-                    JobStatus.SUCCEEDED,
-                    self._held(claim),
-                    finished_at=utcnow(),
-                    lease_expires_at=None,
-                    engine_version=result.engine_version,
-                    sample_rate=result.sample_rate,
-                    duration_seconds=result.duration_seconds,
-                    sha256=result.sha256,
-                    size_bytes=result.size_bytes,
-                    error_code=None,
-                    error_message=None,
-                )
-                == 1
-            )
+        return self._finish(
+            claim,
+            JobStatus.SUCCEEDED,
+            engine_version=result.engine_version,
+            sample_rate=result.sample_rate,
+            duration_seconds=result.duration_seconds,
+            sha256=result.sha256,
+            size_bytes=result.size_bytes,
+            error_code=None,
+            error_message=None,
+        )
 
     def fail(self, claim: Claim, code: str, message: str) -> bool:
-        with self.session() as s:
-            return (
-                self._move(
-                    s,
-                    JobStatus.FAILED,
-                    self._held(claim),
-                    finished_at=utcnow(),
-                    lease_expires_at=None,
-                    error_code=code,
-                    error_message=message[:2000],
-                )
-                == 1
-            )
+        """Record a failure; False if the claim was lost meanwhile."""
+        return self._finish(claim, JobStatus.FAILED, error_code=code, error_message=message[:2000])
 
     def cancel(self, job_id: str) -> Job:
         """Cancel a queued or running job (a running one's result is discarded)."""

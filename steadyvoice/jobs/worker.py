@@ -9,6 +9,8 @@ import threading
 from dataclasses import dataclass, field
 from types import FrameType
 
+from sqlalchemy.exc import OperationalError
+
 from steadyvoice.engines.base import Engine
 from steadyvoice.jobs import liveness
 from steadyvoice.jobs.dispatch import Doorbell
@@ -86,23 +88,27 @@ class Worker:
         while not self._state.stop.is_set():
             if self._max_jobs is not None and self._state.jobs_done >= self._max_jobs:
                 return
-            claim = self._store.claim(self._id, self._settings.jobs.lease_seconds)
+            try:
+                claim = self._store.claim(self._id, self._settings.jobs.lease_seconds)
+            except OperationalError as exc:
+                event(log, "worker.store_unavailable", error=type(exc).__name__)
+                self._state.stop.wait(poll)
+                continue
             if claim is None:
                 doorbell.wait(poll)
                 continue
             self._run(claim)
 
     def _run(self, claim: Claim) -> None:
+        # The heartbeat thread publishes state; no extra write per job on the hot path.
         self._state.claim = claim
         self._state.status = liveness.BUSY
-        self._beat()
         try:
             run_claimed(claim, self._engine, self._store, self._storage)
         finally:
             self._state.claim = None
             self._state.jobs_done += 1
             self._state.status = liveness.READY
-            self._beat()
 
     def _beat(self) -> None:
         claim = self._state.claim

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import soundfile as sf
-from conftest import Process, ServiceFactory, poll  # type: ignore[import-not-found]
+from processes import Process, ServiceFactory, poll  # type: ignore[import-not-found]
 
 TEXT = "Steady voices read the statement aloud. The balance is forty two pounds."
 

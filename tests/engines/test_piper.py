@@ -183,3 +183,16 @@ def test_rerun_after_short_first_guess_equals_big_guess(
     small = run_seeded(session, feeds, patched.noise_inputs, [3, 0], 1)
     assert session.runs >= 2
     assert np.array_equal(big, small)
+
+
+def test_registered_voice_without_its_files_fails_at_construction(tmp_path: Path) -> None:
+    from steadyvoice.settings import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="need"):
+        PiperEngine(PiperSettings(voices={"amy": tmp_path / "amy.onnx"}))
+
+
+def test_version_names_the_thread_count() -> None:
+    one = PiperEngine(PiperSettings(threads=1)).version("joe")
+    two = PiperEngine(PiperSettings(threads=2)).version("joe")
+    assert one != two and "+t1+" in one and "+t2+" in two

@@ -1,0 +1,68 @@
+"""The command line, run as a user runs it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import soundfile as sf
+
+
+def _run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("STEADYVOICE_")}
+    base["STEADYVOICE_DATA_DIR"] = str(tmp_path / "data")
+    base.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "steadyvoice", *args],
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    out = _run(["--help"], tmp_path)
+    assert out.returncode == 0
+    for command in ("serve", "worker", "synth", "verify"):
+        assert command in out.stdout
+    for command in ("serve", "worker", "synth", "verify"):
+        sub = _run([command, "--help"], tmp_path)
+        assert sub.returncode == 0, sub.stderr
+
+
+def test_synth_writes_a_wav_whose_hash_it_reports(tmp_path: Path) -> None:
+    target = tmp_path / "out.wav"
+    out = _run(
+        ["synth", "Hello from the command line.", "-o", str(target), "--seed", "3"], tmp_path
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["seed"] == 3 and report["voice"] == "joe"
+    assert report["sha256"] == hashlib.sha256(target.read_bytes()).hexdigest()
+    samples, rate = sf.read(target)
+    assert rate == 22050 and len(samples) / rate > 1.0
+    again = _run(
+        ["synth", "Hello from the command line.", "-o", str(tmp_path / "b.wav"), "--seed", "3"],
+        tmp_path,
+    )
+    assert json.loads(again.stdout)["sha256"] == report["sha256"]
+
+
+def test_unwritable_data_dir_is_a_clear_configuration_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    out = _run(["worker"], tmp_path, STEADYVOICE_DATA_DIR=str(blocker / "data"))
+    assert out.returncode == 2
+    assert "configuration error" in out.stderr and "data_dir" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_unknown_setting_fails_at_start(tmp_path: Path) -> None:
+    out = _run(["serve"], tmp_path, STEADYVOICE_WORKRES="2")
+    assert out.returncode == 2
+    assert "STEADYVOICE_WORKRES" in out.stderr
