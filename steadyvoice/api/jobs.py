@@ -48,9 +48,12 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor.encode()).decode()
         at, job_id = raw.split("|", 1)
-        return datetime.fromisoformat(at), job_id
+        when = datetime.fromisoformat(at)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidRequest("cursor is not valid", field="cursor") from None
+    if when.tzinfo is None:
+        raise InvalidRequest("cursor is not valid", field="cursor")
+    return when, job_id
 
 
 def _encode_cursor(at: datetime, job_id: str) -> str:

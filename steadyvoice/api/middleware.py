@@ -110,6 +110,7 @@ class BodyLimitMiddleware:
                 "code": "body_too_large",
                 "message": f"request body is larger than {self.max_bytes} bytes",
                 "limit": self.max_bytes,
+                "request_id": request_id_var.get(),
             },
         )
 

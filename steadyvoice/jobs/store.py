@@ -333,9 +333,13 @@ class JobStore:
         return self._recover([Job.worker_id == worker_id], max_attempts, "worker died")
 
     def reap(self, max_attempts: int) -> ReapReport:
-        """Requeue jobs whose lease expired; fail jobs past their deadline."""
+        """Fail jobs past their deadline, then requeue jobs whose lease expired.
+
+        Deadlines go first, so an overdue job with a dead worker is failed once as ``timeout``
+        instead of being requeued and then failed in the same pass.
+        """
         now = utcnow()
-        report = self._recover([Job.lease_expires_at < now], max_attempts, "lease expired")
+        timed_out: list[str] = []
         with self.session() as s:
             ids = list(
                 s.scalars(
@@ -355,7 +359,9 @@ class JobStore:
                     error_code=TIMEOUT,
                     error_message="the job did not finish before its deadline",
                 ):
-                    report.timed_out.append(job_id)
+                    timed_out.append(job_id)
+        report = self._recover([Job.lease_expires_at < now], max_attempts, "lease expired")
+        report.timed_out = timed_out
         return report
 
     def _recover(self, cond: list[ColumnElement[bool]], max_attempts: int, why: str) -> ReapReport:

@@ -350,6 +350,20 @@ def test_reap_times_out_jobs_past_their_deadline(store: JobStore, running: bool)
     assert store.get(on_time).status == JobStatus.QUEUED.value
 
 
+def test_reap_fails_an_overdue_job_with_an_expired_lease_once(store: JobStore) -> None:
+    make_jobs(store, 1)
+    job_id = claim(store).job.id
+    set_columns(
+        store,
+        job_id,
+        deadline_at=utcnow() - timedelta(seconds=1),
+        lease_expires_at=utcnow() - timedelta(seconds=1),
+    )
+    report = store.reap(max_attempts=3)
+    assert report.timed_out == [job_id] and report.requeued == [] and report.lost == []
+    assert store.get(job_id).error_code == TIMEOUT
+
+
 def test_reap_does_not_touch_finished_jobs_past_their_deadline(store: JobStore) -> None:
     make_jobs(store, 1)
     taken = claim(store)
