@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from steadyvoice import __version__
+from steadyvoice.errors import SteadyVoiceError
 from steadyvoice.settings import ConfigurationError, Settings, load_settings, prepare_data_dir
 
 EXIT_CONFIG = 2
@@ -60,6 +61,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    import logging
     import os
 
     from steadyvoice.engines.registry import build_engine
@@ -82,7 +84,13 @@ def _worker(args: argparse.Namespace) -> int:
         parent_pid=os.getppid() if args.supervised else None,
     )
     worker.install_signal_handlers()
-    worker.run()
+    try:
+        worker.run()
+    except SteadyVoiceError as exc:
+        logging.getLogger("steadyvoice.worker").error(
+            "worker cannot serve", extra={"error_code": exc.code, "error": exc.message}
+        )
+        return 1
     return 0
 
 

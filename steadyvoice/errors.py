@@ -35,6 +35,12 @@ class TextTooLong(InvalidRequest):
     code = "text_too_long"
 
 
+class TextUnspeakable(InvalidRequest):
+    """The text has nothing the voice can pronounce (only punctuation or symbols)."""
+
+    code = "text_unspeakable"
+
+
 class UnknownVoice(InvalidRequest):
     code = "unknown_voice"
 

@@ -66,3 +66,14 @@ def test_unknown_setting_fails_at_start(tmp_path: Path) -> None:
     out = _run(["serve"], tmp_path, STEADYVOICE_WORKRES="2")
     assert out.returncode == 2
     assert "STEADYVOICE_WORKRES" in out.stderr
+
+
+def test_worker_with_a_broken_voice_exits_1_with_a_json_error(tmp_path: Path) -> None:
+    model = tmp_path / "broken.onnx"
+    model.write_text("not an onnx model")
+    Path(f"{model}.json").write_text("{}")
+    out = _run(["worker"], tmp_path, STEADYVOICE_PIPER__VOICES=json.dumps({"broken": str(model)}))
+    assert out.returncode == 1
+    errors = [json.loads(line) for line in out.stdout.splitlines() if '"ERROR"' in line]
+    assert errors and errors[-1]["error_code"] == "engine_unavailable"
+    assert "Traceback" not in out.stdout + out.stderr

@@ -21,7 +21,13 @@ import numpy as np
 
 from steadyvoice.engines.base import Audio, FloatAudio, SynthesisRequest
 from steadyvoice.engines.piper_noise import NOISE_SCHEME, NoiseInput, patch_model, run_seeded
-from steadyvoice.errors import EngineError, EngineUnavailable, InvalidRequest, UnknownVoice
+from steadyvoice.errors import (
+    EngineError,
+    EngineUnavailable,
+    InvalidRequest,
+    TextUnspeakable,
+    UnknownVoice,
+)
 from steadyvoice.settings import ConfigurationError, PiperSettings
 
 if TYPE_CHECKING:
@@ -121,7 +127,7 @@ class PiperEngine:
             raw = self._infer(voice, piece.ids, scales, [request.seed, i])
             parts.append(_peak_normalise(raw))
         if not parts:
-            parts.append(_silence(SENTENCE_SILENCE_SECONDS, config.sample_rate))
+            raise TextUnspeakable("the text contains nothing this voice can pronounce")
         samples = np.concatenate(parts).astype(np.float32, copy=False)
         return Audio(samples=samples, sample_rate=config.sample_rate, sentences=sentences)
 

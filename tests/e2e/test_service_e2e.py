@@ -52,6 +52,10 @@ def test_piper_submit_poll_download_is_deterministic_across_runs(
             assert done["engine"] == "piper" and done["engine_version"].startswith("piper")
             assert done["params"]["seed"] == int(name.removeprefix("seed"))
             audio[name] = body
+        if run == 0:
+            mute = svc.wait_job(svc.submit("...")["id"])
+            assert mute["status"] == "failed" and mute["error"]["code"] == "text_unspeakable"
+            assert mute["output"] is None
         svc.stop()
         assert "balance is forty" not in svc.log(), "request text must not be logged at INFO"
         results.append(audio)

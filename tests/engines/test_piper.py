@@ -196,3 +196,10 @@ def test_version_names_the_thread_count() -> None:
     one = PiperEngine(PiperSettings(threads=1)).version("joe")
     two = PiperEngine(PiperSettings(threads=2)).version("joe")
     assert one != two and "+t1+" in one and "+t2+" in two
+
+
+def test_text_without_anything_to_pronounce_is_refused(engine: PiperEngine) -> None:
+    from steadyvoice.errors import TextUnspeakable
+
+    with pytest.raises(TextUnspeakable):
+        engine.synthesize(SynthesisRequest(text="...", voice="joe"))
