@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import signal
 import threading
@@ -139,3 +140,63 @@ def test_api_alone_plus_standalone_worker_on_postgresql(
     api.wait_ready(timeout=60)
     done = api.wait_job(job["id"])
     assert done["status"] == "succeeded" and done["attempts"] == 1
+
+
+def test_hung_worker_loses_its_lease_and_cannot_overwrite_the_retry(
+    start_service: ServiceFactory, service_env: Callable[..., dict[str, str]], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    env = service_env(
+        data_dir=data,
+        workers="2",
+        fake__seconds_per_char="0.03",
+        jobs__lease_seconds="2",
+        jobs__heartbeat_seconds="0.5",
+        jobs__reaper_interval_seconds="0.2",
+    )
+    svc = start_service(env)
+    poll(lambda: svc.http.get("/readyz").json()["workers"] == 2, 30, "two ready workers")
+    job = svc.submit("This job outlives the lease of the worker that froze on it.")
+    running = poll(
+        lambda: (j := svc.job(job["id"]))["status"] == "running" and j, 30, "job running"
+    )
+    frozen = int(running["worker_id"].rsplit(":", 1)[1])
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        done = svc.wait_job(job["id"], timeout=60)
+    finally:
+        os.kill(frozen, signal.SIGCONT)
+    assert done["status"] == "succeeded" and done["attempts"] == 2
+    assert done["worker_id"] != running["worker_id"]
+    # The thawed worker finishes its stale attempt; its write must not change the record.
+    poll(lambda: '"job.claim_lost"' in svc.log(), 30, "stale worker gives up its claim")
+    after = svc.job(job["id"])
+    assert (after["status"], after["attempts"], after["output"]) == (
+        "succeeded",
+        2,
+        done["output"],
+    )
+    files = _outputs(data)
+    assert len(files) == 1
+    assert hashlib.sha256(files[0].read_bytes()).hexdigest() == done["output"]["sha256"]
+
+
+def test_every_log_line_is_json_and_state_changes_carry_ids(
+    start_service: ServiceFactory, service_env: Callable[..., dict[str, str]]
+) -> None:
+    svc = start_service(service_env())
+    r = svc.http.post(
+        "/v1/jobs", json={"text": "Private words."}, headers={"X-Request-ID": "req-e2e-1"}
+    )
+    job = svc.wait_job(r.json()["id"])
+    svc.stop()
+    lines = [json.loads(line) for line in svc.log().splitlines() if line.strip()]
+    events = {
+        rec["event"]: rec for rec in lines if rec.get("job_id") == job["id"] and "event" in rec
+    }
+    assert {"job.queued", "job.started", "job.succeeded"} <= set(events)
+    for rec in events.values():
+        assert rec["request_id"] == "req-e2e-1"
+    assert events["job.queued"]["component"] == "api"
+    assert events["job.succeeded"]["component"] == "worker"
+    assert "Private words" not in svc.log()
