@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from factories import new_job  # type: ignore[import-not-found]
 from sqlalchemy import update
 
 from steadyvoice.jobs.dispatch import Doorbell, DoorbellDispatcher, NullDispatcher
@@ -25,7 +26,7 @@ from steadyvoice.jobs.liveness import (
 from steadyvoice.jobs.models import Job, Worker, utcnow
 from steadyvoice.jobs.reaper import Reaper
 from steadyvoice.jobs.states import JobStatus
-from steadyvoice.jobs.store import JobStore, NewJob
+from steadyvoice.jobs.store import JobStore
 from steadyvoice.settings import JobSettings
 
 
@@ -43,17 +44,7 @@ class RecordingDispatcher:
 
 
 def queue_job(store: JobStore) -> str:
-    job, _ = store.create(
-        NewJob(
-            text="Hello.",
-            voice="alpha",
-            engine="fake",
-            engine_version="fake-1",
-            params={"seed": 42, "speed": 1.0, "format": "wav"},
-            requester="anonymous",
-            deadline_seconds=600.0,
-        )
-    )
+    job, _ = store.create(new_job("Hello."))
     return job.id
 
 

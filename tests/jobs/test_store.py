@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from factories import new_job  # type: ignore[import-not-found]
 from sqlalchemy import update
 
 from steadyvoice.errors import IdempotencyKeyReused, JobNotCancelable, JobNotFound
@@ -20,7 +21,6 @@ from steadyvoice.jobs.store import (
     WORKER_LOST,
     Claim,
     JobStore,
-    NewJob,
     Result,
     output_name_for,
 )
@@ -33,20 +33,6 @@ RESULT = Result(
     sha256="ab" * 32,
     size_bytes=40_044,
 )
-
-
-def new_job(text: str = "Hello there.", **overrides: Any) -> NewJob:
-    values: dict[str, Any] = {
-        "text": text,
-        "voice": "alpha",
-        "engine": "fake",
-        "engine_version": "fake-1+sr16000",
-        "params": {"seed": 42, "speed": 1.0, "format": "wav"},
-        "requester": "anonymous",
-        "deadline_seconds": 600.0,
-    }
-    values.update(overrides)
-    return NewJob(**values)
 
 
 def set_columns(store: JobStore, job_id: str, **values: Any) -> None:

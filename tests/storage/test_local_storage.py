@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from factories import new_job  # type: ignore[import-not-found]
 
 from steadyvoice.jobs.store import JobStore, NewJob, Result
 from steadyvoice.settings import Settings
@@ -26,17 +27,7 @@ def files_under(root: Path) -> list[str]:
 
 def succeed(store: JobStore, storage: LocalStorage, text: str) -> str:
     """A job taken through create -> claim -> complete, its output written for real."""
-    job, _ = store.create(
-        NewJob(
-            text=text,
-            voice="alpha",
-            engine="fake",
-            engine_version="fake-1",
-            params={"seed": 42, "speed": 1.0, "format": "wav"},
-            requester="anonymous",
-            deadline_seconds=600.0,
-        )
-    )
+    job, _ = store.create(new_job(text))
     claim = store.claim("w1", 30)
     assert claim is not None and claim.job.id == job.id
     sha, size = storage.write_atomic(job.output_name, f"RIFF audio for {text}".encode())
