@@ -27,6 +27,8 @@ log = logging.getLogger("steadyvoice.worker")
 @dataclass
 class _State:
     stop: threading.Event = field(default_factory=threading.Event)
+    # Heartbeats go on after a stop request, while the current job finishes.
+    exited: threading.Event = field(default_factory=threading.Event)
     claim: Claim | None = None
     jobs_done: int = 0
     status: str = liveness.LOADING
@@ -41,7 +43,6 @@ class Worker:
         store: JobStore,
         engine: Engine,
         worker_id: str,
-        max_jobs: int | None = None,
         parent_pid: int | None = None,
     ) -> None:
         self._settings = settings
@@ -50,11 +51,12 @@ class Worker:
         self._storage = LocalStorage(settings.outputs_dir)
         self._registry = WorkerRegistry(store)
         self._id = worker_id
-        self._max_jobs = max_jobs
         self._parent_pid = parent_pid
         self._state = _State()
 
     def request_stop(self, *_: object) -> None:
+        """Finish the current job (if any), take no new one, then exit."""
+        self._state.status = liveness.STOPPING
         self._state.stop.set()
 
     def install_signal_handlers(self) -> None:
@@ -73,21 +75,22 @@ class Worker:
         doorbell = Doorbell(self._settings.run_dir)
         try:
             self._engine.load()
-            self._state.status = liveness.READY
+            if not self._state.stop.is_set():
+                self._state.status = liveness.READY
             self._beat()
             event(log, "worker.ready", worker_id=self._id, engine=self._engine.name)
             self._serve(doorbell)
         finally:
             doorbell.close()
             self._state.stop.set()
+            self._state.exited.set()
+            beat.join(timeout=5)
             self._registry.remove(self._id)
             event(log, "worker.stopped", worker_id=self._id, jobs_done=self._state.jobs_done)
 
     def _serve(self, doorbell: Doorbell) -> None:
         poll = self._settings.jobs.poll_interval_seconds
         while not self._state.stop.is_set():
-            if self._max_jobs is not None and self._state.jobs_done >= self._max_jobs:
-                return
             try:
                 claim = self._store.claim(self._id, self._settings.jobs.lease_seconds)
             except OperationalError as exc:
@@ -108,7 +111,8 @@ class Worker:
         finally:
             self._state.claim = None
             self._state.jobs_done += 1
-            self._state.status = liveness.READY
+            if not self._state.stop.is_set():
+                self._state.status = liveness.READY
 
     def _beat(self) -> None:
         claim = self._state.claim
@@ -121,7 +125,7 @@ class Worker:
 
     def _heartbeat_loop(self) -> None:
         interval = self._settings.jobs.heartbeat_seconds
-        while not self._state.stop.wait(interval):
+        while not self._state.exited.wait(interval):
             if self._parent_pid is not None and os.getppid() != self._parent_pid:
                 event(log, "worker.orphaned", parent_pid=self._parent_pid)
                 self.request_stop()
