@@ -42,7 +42,6 @@ class Supervisor:
         self._slots = [_Slot(i) for i in range(settings.workers)]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
 
     def start(self) -> None:
         for slot in self._slots:
@@ -50,31 +49,23 @@ class Supervisor:
         self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
         self._thread.start()
 
-    def pids(self) -> list[int]:
-        with self._lock:
-            return [s.proc.pid for s in self._slots if s.proc and s.proc.poll() is None]
-
-    def restarts(self) -> int:
-        return sum(s.restarts for s in self._slots)
-
     def _spawn(self, slot: _Slot) -> None:
         cmd = [sys.executable, "-m", "steadyvoice", "worker", "--supervised"]
         slot.proc = subprocess.Popen(cmd, env=dict(os.environ))
         slot.started = time.monotonic()
-        event(log, "worker.spawned", slot=slot.index, pid=slot.proc.pid)
+        event(log, "worker.spawned", slot=slot.index, pid=slot.proc.pid, restarts=slot.restarts)
 
     def _watch(self) -> None:
         while not self._stop.wait(0.2):
-            with self._lock:
-                for slot in self._slots:
-                    self._check(slot)
+            for slot in self._slots:
+                self._check(slot)
 
     def _check(self, slot: _Slot) -> None:
         proc = slot.proc
         if proc is None:
             if time.monotonic() >= slot.next_start:
-                self._spawn(slot)
                 slot.restarts += 1
+                self._spawn(slot)
             return
         code = proc.poll()
         if code is None:
