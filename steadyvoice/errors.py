@@ -31,6 +31,12 @@ class TextEmpty(InvalidRequest):
     code = "text_empty"
 
 
+class TextInvalid(InvalidRequest):
+    """The text holds characters no voice can read and no database can store safely."""
+
+    code = "text_invalid"
+
+
 class TextTooLong(InvalidRequest):
     code = "text_too_long"
 

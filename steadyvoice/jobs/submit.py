@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 
 from steadyvoice.engines.base import DEFAULT_SEED, Engine
-from steadyvoice.errors import TextEmpty, TextTooLong, UnknownVoice, UnsupportedFormat
+from steadyvoice.errors import (
+    TextEmpty,
+    TextInvalid,
+    TextTooLong,
+    UnknownVoice,
+    UnsupportedFormat,
+)
 from steadyvoice.jobs.dispatch import Dispatcher
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.store import JobStore, NewJob
@@ -17,6 +24,8 @@ from steadyvoice.settings import Settings
 log = logging.getLogger("steadyvoice.jobs")
 
 FORMATS = ("wav",)
+# C0 controls except tab, newline and carriage return; DEL; UTF-16 surrogates (unencodable).
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,12 @@ class JobService:
         text = req.text.strip()
         if not text:
             raise TextEmpty("text is empty")
+        bad = _FORBIDDEN.search(text)
+        if bad is not None:
+            raise TextInvalid(
+                f"text contains the control character U+{ord(bad.group()):04X}",
+                position=bad.start(),
+            )
         limit = self._settings.api.max_text_chars
         if len(text) > limit:
             raise TextTooLong(
