@@ -17,7 +17,6 @@ from steadyvoice.observability.logs import request_id_var
 log = logging.getLogger("steadyvoice.api")
 
 _HTTP_CODES = {
-    400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
@@ -54,8 +53,12 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:  # an unparseable body: the same answer as any invalid body
+        return error_response(422, "invalid_request", f"the request is not valid: {exc.detail}")
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, code, str(exc.detail))
+    response = error_response(exc.status_code, code, str(exc.detail))
+    response.headers.update(exc.headers or {})  # e.g. Allow on 405
+    return response
 
 
 async def _store_down(_: Request, exc: Exception) -> JSONResponse:

@@ -47,3 +47,12 @@ def test_tabs_and_newlines_are_fine(db_url: str, settings_factory: Callable[...,
     with TestClient(app, raise_server_exceptions=False) as client:
         r = client.post("/v1/jobs", json={"text": "line one.\n\tline two.\r\nthree"})
         assert r.status_code == 202, r.text
+
+
+def test_a_body_that_is_not_utf8_is_422(settings_factory: Callable[..., Settings]) -> None:
+    app = create_app(settings_factory(), run_reaper=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        body = b"h\xff\xfe\x000|\xd9\x9b"
+        r = client.post("/v1/jobs", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "invalid_request"
