@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from steadyvoice.errors import SteadyVoiceError
+from steadyvoice.errors import SteadyVoiceError, StoreUnavailable
 from steadyvoice.observability.logs import request_id_var
 
 log = logging.getLogger("steadyvoice.api")
@@ -63,9 +63,8 @@ async def _http(_: Request, exc: Exception) -> JSONResponse:
 
 async def _store_down(_: Request, exc: Exception) -> JSONResponse:
     log.error("job store unavailable", extra={"error": type(exc).__name__})
-    response = error_response(
-        503, "store_unavailable", "the job store is unreachable; nothing was recorded, retry"
-    )
+    down = StoreUnavailable("the job store is unreachable; nothing was recorded, retry")
+    response = error_response(down.status, down.code, down.message)
     response.headers["Retry-After"] = "5"
     return response
 
