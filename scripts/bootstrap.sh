@@ -25,6 +25,11 @@ apt_install() {
 py="$(find_python || true)"
 if [ -z "$py" ]; then apt_install python3.11 python3.11-venv; py="$(find_python)"; fi
 if ! "$py" -c 'import venv, ensurepip' >/dev/null 2>&1; then apt_install python3.11-venv; fi
+# pyworld and webrtcvad are built from source: they need a C compiler and Python's headers.
+include="$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+if [ ! -f "$include/Python.h" ] || ! command -v gcc >/dev/null 2>&1; then
+  apt_install build-essential python3.11-dev
+fi
 
 if [ ! -x "$venv/bin/python" ]; then "$py" -m venv "$venv"; fi
 "$venv/bin/python" -m pip install -q --upgrade pip

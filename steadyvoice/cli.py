@@ -1,4 +1,4 @@
-"""Command line: ``steadyvoice serve | worker | synth | verify``. Thin: parse, build, call."""
+"""Command line: ``steadyvoice serve | worker | synth | verify | voices``. Thin."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from steadyvoice import __version__
 from steadyvoice.errors import SteadyVoiceError
 from steadyvoice.settings import ConfigurationError, Settings, load_settings, prepare_data_dir
+from steadyvoice.voices import commands as voices_commands
 
 EXIT_CONFIG = 2
 
@@ -129,12 +130,14 @@ def _synth(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from steadyvoice.jobs.store import JobStore
     from steadyvoice.storage.local import LocalStorage
-    from steadyvoice.storage.verify import verify_outputs
+    from steadyvoice.storage.verify import verify_outputs, verify_references
+    from steadyvoice.voices.store import VoiceStore
 
     settings = load_settings()
     store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
     store.migrate()
     report = verify_outputs(store, LocalStorage(settings.outputs_dir))
+    verify_references(VoiceStore(store).every(), LocalStorage(settings.voices_dir), report)
     if args.json:
         print(json.dumps(report.__dict__ | {"healthy": report.healthy}, indent=2))
     else:
@@ -183,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="re-hash every output; exit 1 if any is bad")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=_verify)
+
+    voices_commands.add_parser(sub)
     return parser
 
 

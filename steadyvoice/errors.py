@@ -55,9 +55,71 @@ class UnsupportedFormat(InvalidRequest):
     code = "unsupported_format"
 
 
+class VoiceDeleted(InvalidRequest):
+    """The voice profile was deleted; it can no longer be used for new jobs."""
+
+    code = "voice_deleted"
+
+
+class ConsentMissing(InvalidRequest):
+    """A voice profile needs the speaker's consent statement."""
+
+    code = "consent_missing"
+
+
+class ReferenceInvalid(InvalidRequest):
+    """Reference audio unfit for cloning; details carry the measured value and the limit."""
+
+    code = "reference_invalid"
+
+
+class ReferenceUnreadable(ReferenceInvalid):
+    code = "reference_unreadable"
+
+
+class ReferenceFormatUnsupported(ReferenceInvalid):
+    code = "reference_format_unsupported"
+
+
+class ReferenceSampleRateTooLow(ReferenceInvalid):
+    code = "reference_sample_rate_too_low"
+
+
+class ReferenceNotMono(ReferenceInvalid):
+    code = "reference_not_mono"
+
+
+class ReferenceTooShort(ReferenceInvalid):
+    code = "reference_too_short"
+
+
+class ReferenceTooLong(ReferenceInvalid):
+    code = "reference_too_long"
+
+
+class ReferenceNoSpeech(ReferenceInvalid):
+    code = "reference_no_speech"
+
+
+class ReferenceTooQuiet(ReferenceInvalid):
+    code = "reference_too_quiet"
+
+
+class ReferenceClipped(ReferenceInvalid):
+    code = "reference_clipped"
+
+
+class ReferenceTooNoisy(ReferenceInvalid):
+    code = "reference_too_noisy"
+
+
 class BodyTooLarge(SteadyVoiceError):
     code = "body_too_large"
     status = 413
+
+
+class ReferenceTooLarge(BodyTooLarge):
+    code = "reference_too_large"
 
 
 class NotFound(SteadyVoiceError):
@@ -67,6 +129,10 @@ class NotFound(SteadyVoiceError):
 
 class JobNotFound(NotFound):
     code = "job_not_found"
+
+
+class VoiceNotFound(NotFound):
+    code = "voice_not_found"
 
 
 class Conflict(SteadyVoiceError):

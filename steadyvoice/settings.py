@@ -67,6 +67,33 @@ class PiperSettings(_Group):
     max_sentence_phonemes: int = Field(400, ge=50, le=5_000)
 
 
+class VoiceSettings(_Group):
+    """Voice profiles: upload limits and the checks every reference recording must pass."""
+
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=64 * 1024, le=1024 * 1024 * 1024)
+    min_sample_rate: int = Field(16_000, ge=8_000, le=192_000)
+    min_speech_seconds: float = Field(3.0, gt=0, le=600)
+    max_speech_seconds: float = Field(30.0, gt=0, le=600)
+    max_file_seconds: float = Field(120.0, gt=0, le=3_600)
+    stereo_max_side_db: float = Field(-30.0, ge=-120, le=0)
+    min_speech_dbfs: float = Field(-40.0, ge=-120, le=0)
+    max_clipped_fraction: float = Field(0.001, ge=0, le=1)
+    min_snr_db: float = Field(15.0, ge=0, le=100)
+    max_name_chars: int = Field(100, ge=1, le=1_000)
+    max_consent_chars: int = Field(2_000, ge=10, le=100_000)
+    max_transcript_chars: int = Field(1_000, ge=1, le=100_000)
+    analysis_timeout_seconds: PositiveSeconds = 60.0
+
+    @model_validator(mode="after")
+    def _durations_ordered(self) -> VoiceSettings:
+        if not self.min_speech_seconds < self.max_speech_seconds <= self.max_file_seconds:
+            raise ValueError(
+                "need min_speech_seconds < max_speech_seconds <= max_file_seconds, got "
+                f"{self.min_speech_seconds}, {self.max_speech_seconds}, {self.max_file_seconds}"
+            )
+        return self
+
+
 class FakeSettings(_Group):
     """The ``fake`` engine used by tests and overhead benchmarks."""
 
@@ -93,6 +120,7 @@ class Settings(BaseSettings):
     jobs: JobSettings = JobSettings()
     storage: StorageSettings = StorageSettings()
     piper: PiperSettings = PiperSettings()
+    voices: VoiceSettings = VoiceSettings()
     fake: FakeSettings = FakeSettings()
 
     @model_validator(mode="after")
@@ -118,6 +146,10 @@ class Settings(BaseSettings):
     @property
     def outputs_dir(self) -> Path:
         return self.data_dir / "outputs"
+
+    @property
+    def voices_dir(self) -> Path:
+        return self.data_dir / "voices"
 
     @property
     def run_dir(self) -> Path:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import soundfile as sf
+from speech import reference_wav  # type: ignore[import-not-found]
 
 
 def _run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -28,9 +29,9 @@ def _run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedPro
 def test_help_lists_every_command(tmp_path: Path) -> None:
     out = _run(["--help"], tmp_path)
     assert out.returncode == 0
-    for command in ("serve", "worker", "synth", "verify"):
+    for command in ("serve", "worker", "synth", "verify", "voices"):
         assert command in out.stdout
-    for command in ("serve", "worker", "synth", "verify"):
+    for command in ("serve", "worker", "synth", "verify", "voices"):
         sub = _run([command, "--help"], tmp_path)
         assert sub.returncode == 0, sub.stderr
 
@@ -77,3 +78,44 @@ def test_worker_with_a_broken_voice_exits_1_with_a_json_error(tmp_path: Path) ->
     errors = [json.loads(line) for line in out.stdout.splitlines() if '"ERROR"' in line]
     assert errors and errors[-1]["error_code"] == "engine_unavailable"
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_voices_add_list_rm(tmp_path: Path) -> None:
+    ref = tmp_path / "ref.wav"
+    ref.write_bytes(reference_wav())
+    consent = "I agree to my voice being used by steadyvoice. Jane, 2026-11-25."
+    added = _run(["voices", "add", "Jane", str(ref), "--consent", consent], tmp_path)
+    assert added.returncode == 0, added.stderr
+    voice = json.loads(added.stdout)
+    assert voice["voice_id"].startswith("vp_") and voice["status"] == "active"
+    assert voice["reference_sha256"] == hashlib.sha256(ref.read_bytes()).hexdigest()
+    assert voice["created_by"].startswith("cli:")
+
+    listed = _run(["voices", "list", "--json"], tmp_path)
+    assert [v["voice_id"] for v in json.loads(listed.stdout)] == [voice["voice_id"]]
+
+    removed = _run(["voices", "rm", voice["voice_id"]], tmp_path)
+    assert removed.returncode == 0 and json.loads(removed.stdout)["status"] == "deleted"
+    assert json.loads(_run(["voices", "list", "--json"], tmp_path).stdout) == []
+    every = json.loads(_run(["voices", "list", "--all", "--json"], tmp_path).stdout)
+    assert every[0]["status"] == "deleted"
+    text = _run(["voices", "list", "--all"], tmp_path).stdout
+    assert voice["voice_id"] in text and "(deleted)" in text
+
+
+def test_voices_add_refuses_bad_audio_and_missing_consent(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not really")
+    out = _run(["voices", "add", "X", str(bad), "--consent", "I agree to all of it."], tmp_path)
+    assert out.returncode == 1
+    assert json.loads(out.stderr)["error"]["code"] == "reference_unreadable"
+    ref = tmp_path / "ref.wav"
+    ref.write_bytes(reference_wav())
+    out = _run(["voices", "add", "X", str(ref), "--consent", " "], tmp_path)
+    assert out.returncode == 1
+    assert json.loads(out.stderr)["error"]["code"] == "consent_missing"
+    missing = _run(
+        ["voices", "add", "X", str(tmp_path / "nope.wav"), "--consent", "x" * 20], tmp_path
+    )
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
+    assert _run(["voices", "rm", "vp_none"], tmp_path).returncode == 1

@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from steadyvoice import __version__
-from steadyvoice.api import health, jobs
+from steadyvoice.api import health, jobs, voices
 from steadyvoice.api.deps import Services
 from steadyvoice.api.errors import install_error_handlers
-from steadyvoice.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
+from steadyvoice.api.middleware import BodyLimit, BodyLimitMiddleware, RequestIdMiddleware
 from steadyvoice.engines.registry import build_engine
 from steadyvoice.jobs.dispatch import DoorbellDispatcher
 from steadyvoice.jobs.liveness import WorkerRegistry
@@ -20,19 +20,26 @@ from steadyvoice.jobs.store import JobStore
 from steadyvoice.jobs.submit import JobService
 from steadyvoice.settings import Settings
 from steadyvoice.storage.local import LocalStorage
+from steadyvoice.voices.profiles import VoiceService
+from steadyvoice.voices.store import VoiceStore
+
+# Room for the form fields and multipart framing around the audio itself.
+MULTIPART_OVERHEAD = 256 * 1024
 
 
 def build_services(settings: Settings) -> Services:
     store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
     engine = build_engine(settings)
     dispatcher = DoorbellDispatcher(settings.run_dir)
+    voices = VoiceService(settings, VoiceStore(store))
     return Services(
         settings=settings,
         store=store,
         engine=engine,
-        jobs=JobService(settings, store, engine, dispatcher),
+        jobs=JobService(settings, store, engine, dispatcher, voices),
         storage=LocalStorage(settings.outputs_dir),
         workers=WorkerRegistry(store),
+        voices=voices,
     )
 
 
@@ -63,6 +70,15 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(jobs.router)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes)
+    app.include_router(voices.router)
+    uploads = {
+        "/v1/voices": BodyLimit(
+            settings.voices.max_upload_bytes + MULTIPART_OVERHEAD,
+            "reference_too_large",
+            "the recording",
+            shown=settings.voices.max_upload_bytes,
+        )
+    }
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes, routes=uploads)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -13,6 +13,7 @@ from steadyvoice.jobs.store import JobStore
 from steadyvoice.jobs.submit import JobService
 from steadyvoice.settings import Settings
 from steadyvoice.storage.local import LocalStorage
+from steadyvoice.voices.profiles import VoiceService
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Services:
     jobs: JobService
     storage: LocalStorage
     workers: WorkerRegistry
+    voices: VoiceService
 
 
 def get_services(request: Request) -> Services:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import FileResponse
 
+from steadyvoice.api.cursor import decode_cursor, encode_cursor
 from steadyvoice.api.deps import RequesterDep, ServicesDep
 from steadyvoice.api.schemas import ErrorResponse, JobCreate, JobOut, JobPage
 from steadyvoice.audio.wav import CONTENT_TYPES
@@ -44,22 +43,6 @@ def create_job(
     return JobOut.of(job)
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor.encode()).decode()
-        at, job_id = raw.split("|", 1)
-        when = datetime.fromisoformat(at)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidRequest("cursor is not valid", field="cursor") from None
-    if when.tzinfo is None:
-        raise InvalidRequest("cursor is not valid", field="cursor")
-    return when, job_id
-
-
-def _encode_cursor(at: datetime, job_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{job_id}".encode()).decode()
-
-
 @router.get("", response_model=JobPage, responses=ERRORS)
 def list_jobs(
     services: ServicesDep,
@@ -73,7 +56,7 @@ def list_jobs(
     for value, name in ((created_after, "created_after"), (created_before, "created_before")):
         if value is not None and value.tzinfo is None:
             raise InvalidRequest(f"{name} needs a timezone (e.g. Z)", field=name)
-    before = _decode_cursor(cursor) if cursor else None
+    before = decode_cursor(cursor) if cursor else None
     jobs = services.store.list_jobs(
         status=status,
         created_after=created_after,
@@ -81,7 +64,7 @@ def list_jobs(
         before=before,
         limit=limit,
     )
-    nxt = _encode_cursor(jobs[-1].created_at, jobs[-1].id) if len(jobs) == limit else None
+    nxt = encode_cursor(jobs[-1].created_at, jobs[-1].id) if len(jobs) == limit else None
     return JobPage(items=[JobOut.of(j) for j in jobs], next_cursor=nxt)
 
 

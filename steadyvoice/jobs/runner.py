@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Protocol
 
 from steadyvoice.audio.wav import encode_wav
-from steadyvoice.engines.base import DEFAULT_SEED, Engine, SynthesisRequest
-from steadyvoice.errors import SteadyVoiceError
+from steadyvoice.engines.base import DEFAULT_SEED, Engine, SynthesisRequest, VoiceTarget
+from steadyvoice.errors import EngineError, SteadyVoiceError
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.jobs.store import Claim, JobStore, Result
 from steadyvoice.observability.logs import event, job_context
@@ -16,25 +17,47 @@ from steadyvoice.storage.local import LocalStorage
 log = logging.getLogger("steadyvoice.runner")
 
 
-def request_for(claim: Claim) -> SynthesisRequest:
+class Profiles(Protocol):
+    """Resolves a voice profile id for a job (``VoiceService`` in the service)."""
+
+    def target_for(self, voice_id: str) -> VoiceTarget: ...
+
+
+def request_for(claim: Claim, profiles: Profiles | None = None) -> SynthesisRequest:
+    """The engine request a job's record describes, with its voice profile resolved."""
     params = claim.job.params
+    target = None
+    profile = params.get("voice_profile")
+    if isinstance(profile, dict):
+        if profiles is None:
+            raise EngineError("this worker cannot resolve voice profiles")
+        target = profiles.target_for(str(profile["id"]))
+        if target.reference_sha256 != profile.get("reference_sha256"):
+            raise EngineError("the voice profile's reference changed since the job was accepted")
     return SynthesisRequest(
         text=claim.job.text,
-        voice=claim.job.voice,
+        voice=str(params.get("base_voice", claim.job.voice)),
         seed=int(params.get("seed", DEFAULT_SEED)),
         speed=float(params.get("speed", 1.0)),
+        target=target,
     )
 
 
-def run_claimed(claim: Claim, engine: Engine, store: JobStore, storage: LocalStorage) -> str:
+def run_claimed(
+    claim: Claim,
+    engine: Engine,
+    store: JobStore,
+    storage: LocalStorage,
+    profiles: Profiles | None = None,
+) -> str:
     """Run the job and record the outcome; returns the status the job ended in."""
     job = claim.job
     with job_context(job.id, job.request_id):
         event(log, "job.started", attempt=claim.attempt, worker_id=claim.worker_id)
         started = time.perf_counter()
         try:
-            request = request_for(claim)
-            version = engine.version(request.voice)
+            request = request_for(claim, profiles)
+            version = engine.version(request.voice, adapted=request.target is not None)
             audio = engine.synthesize(request)
             data = encode_wav(audio.samples, audio.sample_rate)
         except SteadyVoiceError as exc:

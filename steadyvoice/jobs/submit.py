@@ -4,28 +4,28 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from dataclasses import dataclass
+from typing import Any
 
 from steadyvoice.engines.base import DEFAULT_SEED, Engine
 from steadyvoice.errors import (
     TextEmpty,
-    TextInvalid,
     TextTooLong,
     UnknownVoice,
     UnsupportedFormat,
 )
 from steadyvoice.jobs.dispatch import Dispatcher
 from steadyvoice.jobs.models import Job
+from steadyvoice.jobs.runner import Profiles
 from steadyvoice.jobs.store import JobStore, NewJob
 from steadyvoice.observability.logs import event
 from steadyvoice.settings import Settings
+from steadyvoice.textrules import refuse_control_characters
+from steadyvoice.voices.profiles import is_profile_id
 
 log = logging.getLogger("steadyvoice.jobs")
 
 FORMATS = ("wav",)
-# C0 controls except tab, newline and carriage return; DEL; UTF-16 surrogates (unencodable).
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -43,12 +43,18 @@ class JobService:
     """Validates and records jobs; never runs an engine (only asks it for cheap facts)."""
 
     def __init__(
-        self, settings: Settings, store: JobStore, engine: Engine, dispatcher: Dispatcher
+        self,
+        settings: Settings,
+        store: JobStore,
+        engine: Engine,
+        dispatcher: Dispatcher,
+        profiles: Profiles | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._engine = engine
         self._dispatcher = dispatcher
+        self._profiles = profiles
 
     def submit(
         self,
@@ -79,15 +85,32 @@ class JobService:
         request_id: str | None,
         idempotency_key: str | None,
     ) -> NewJob:
-        text = req.text.strip()
+        text = self._checked_text(req.text)
+        if req.format not in FORMATS:
+            raise UnsupportedFormat(
+                f"format {req.format!r} is not supported", supported=list(FORMATS)
+            )
+        voice = req.voice or self._engine.default_voice()
+        seed = DEFAULT_SEED if req.seed is None else req.seed
+        params: dict[str, Any] = {"seed": seed, "speed": req.speed, "format": req.format}
+        version = self._voice_params(voice, params)
+        return NewJob(
+            text=text,
+            voice=voice,
+            engine=self._engine.name,
+            engine_version=version,
+            params=params,
+            requester=requester,
+            deadline_seconds=self._settings.jobs.deadline_seconds,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+        )
+
+    def _checked_text(self, raw: str) -> str:
+        text = raw.strip()
         if not text:
             raise TextEmpty("text is empty")
-        bad = _FORBIDDEN.search(text)
-        if bad is not None:
-            raise TextInvalid(
-                f"text contains the control character U+{ord(bad.group()):04X}",
-                position=bad.start(),
-            )
+        refuse_control_characters(text)
         limit = self._settings.api.max_text_chars
         if len(text) > limit:
             raise TextTooLong(
@@ -95,23 +118,25 @@ class JobService:
                 chars=len(text),
                 limit=limit,
             )
-        if req.format not in FORMATS:
-            raise UnsupportedFormat(
-                f"format {req.format!r} is not supported", supported=list(FORMATS)
-            )
-        voice = req.voice or self._engine.default_voice()
+        return text
+
+    def _voice_params(self, voice: str, params: dict[str, Any]) -> str:
+        """Check the voice, record what it resolves to in ``params``; return the engine version.
+
+        A voice profile is spoken by the engine's default voice adapted toward the profile; the
+        job records the profile id, its reference checksum and the analysis version.
+        """
+        if self._profiles is not None and is_profile_id(voice):
+            target = self._profiles.target_for(voice)
+            base = self._engine.default_voice()
+            params["base_voice"] = base
+            params["voice_profile"] = {
+                "id": target.voice_id,
+                "reference_sha256": target.reference_sha256,
+                "analysis_version": str(target.analysis.get("scheme", "")),
+            }
+            return self._engine.version(base, adapted=True)
         voices = self._engine.voices()
         if voice not in voices:
             raise UnknownVoice(f"unknown voice {voice!r}", voice=voice, available=voices)
-        seed = DEFAULT_SEED if req.seed is None else req.seed
-        return NewJob(
-            text=text,
-            voice=voice,
-            engine=self._engine.name,
-            engine_version=self._engine.version(voice),
-            params={"seed": seed, "speed": req.speed, "format": req.format},
-            requester=requester,
-            deadline_seconds=self._settings.jobs.deadline_seconds,
-            request_id=request_id,
-            idempotency_key=idempotency_key,
-        )
+        return self._engine.version(voice)

@@ -20,6 +20,8 @@ from steadyvoice.jobs.store import Claim, JobStore
 from steadyvoice.observability.logs import event
 from steadyvoice.settings import Settings
 from steadyvoice.storage.local import LocalStorage
+from steadyvoice.voices.profiles import VoiceService
+from steadyvoice.voices.store import VoiceStore
 
 log = logging.getLogger("steadyvoice.worker")
 
@@ -49,6 +51,7 @@ class Worker:
         self._store = store
         self._engine = engine
         self._storage = LocalStorage(settings.outputs_dir)
+        self._profiles = VoiceService(settings, VoiceStore(store))
         self._registry = WorkerRegistry(store)
         self._id = worker_id
         self._parent_pid = parent_pid
@@ -107,7 +110,7 @@ class Worker:
         self._state.claim = claim
         self._state.status = liveness.BUSY
         try:
-            run_claimed(claim, self._engine, self._store, self._storage)
+            run_claimed(claim, self._engine, self._store, self._storage, self._profiles)
         finally:
             self._state.claim = None
             self._state.jobs_done += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from steadyvoice.jobs.models import Base
+from steadyvoice.voices import models as _voice_models  # noqa: F401  (registers the table)
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)

@@ -1,11 +1,14 @@
-"""Re-hash every recorded output and report what is missing, corrupt or unrecorded."""
+"""Re-hash every recorded output and reference; report what is missing, corrupt or unrecorded."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.storage.local import LocalStorage, sha256_file
+from steadyvoice.voices.models import Voice
 
 
 @dataclass
@@ -21,19 +24,32 @@ class VerifyReport:
         return not self.missing and not self.corrupt
 
 
+def _check(report: VerifyReport, label: str, path: Path, sha256: str | None) -> None:
+    report.checked += 1
+    if not path.is_file():
+        report.missing.append(label)
+    elif sha256_file(path) != sha256:
+        report.corrupt.append(label)
+    else:
+        report.ok += 1
+
+
 def verify_outputs(store: JobStore, storage: LocalStorage) -> VerifyReport:
     """Every succeeded job's file must exist and hash to the recorded SHA-256."""
     report = VerifyReport()
     recorded: set[str] = set()
     for job in store.succeeded():
-        report.checked += 1
         recorded.add(job.output_name)
-        path = storage.path(job.output_name)
-        if not path.is_file():
-            report.missing.append(f"{job.id} {job.output_name}")
-        elif sha256_file(path) != job.sha256:
-            report.corrupt.append(f"{job.id} {job.output_name}")
-        else:
-            report.ok += 1
+        _check(report, f"{job.id} {job.output_name}", storage.path(job.output_name), job.sha256)
     report.unrecorded = [n for n in storage.names() if n not in recorded]
+    return report
+
+
+def verify_references(
+    voices: Iterable[Voice], storage: LocalStorage, report: VerifyReport
+) -> VerifyReport:
+    """Every voice profile's reference (deleted profiles too) must hash to its SHA-256."""
+    for voice in voices:
+        label = f"{voice.id} voices/{voice.reference_name}"
+        _check(report, label, storage.path(voice.reference_name), voice.reference_sha256)
     return report

@@ -5,45 +5,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from datetime import timedelta, timezone
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import numpy as np
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from http_checks import error_of  # type: ignore[import-not-found]
 
-from steadyvoice.api.app import create_app
 from steadyvoice.api.deps import Services
 from steadyvoice.audio.wav import encode_wav
 from steadyvoice.jobs.store import Result
-from steadyvoice.settings import Settings
 
 HELLO = {"text": "Hello there."}
-
-
-@pytest.fixture
-def client_factory(
-    settings_factory: Callable[..., Settings],
-) -> Iterator[Callable[..., TestClient]]:
-    """Started clients (lifespan ran, schema migrated), no worker and no reaper."""
-    started: list[TestClient] = []
-
-    def make(**overrides: Any) -> TestClient:
-        client = TestClient(create_app(settings_factory(**overrides), run_reaper=False))
-        client.__enter__()
-        started.append(client)
-        return client
-
-    yield make
-    for client in reversed(started):
-        client.__exit__(None, None, None)
-
-
-@pytest.fixture
-def client(client_factory: Callable[..., TestClient]) -> TestClient:
-    return client_factory()
 
 
 def services(client: TestClient) -> Services:
@@ -68,32 +44,6 @@ def succeed(client: TestClient, job_id: str) -> str:
     sha, size = svc.storage.write_atomic(claim.job.output_name, encode_wav(samples, 16_000))
     assert svc.store.complete(claim, Result("fake-1+sr16000", 16_000, 0.1, sha, size))
     return sha
-
-
-class Response(Protocol):
-    """What the tests read from a TestClient response (whichever httpx it is built on)."""
-
-    @property
-    def status_code(self) -> int: ...
-    @property
-    def headers(self) -> Mapping[str, str]: ...
-    @property
-    def text(self) -> str: ...
-    def json(self) -> Any: ...
-
-
-def error_of(resp: Response, status: int, code: str) -> dict[str, Any]:
-    """Every error: ``{"error": {code, message, request_id, ...}}`` and no stack trace."""
-    assert resp.status_code == status, resp.text
-    assert resp.headers["content-type"].startswith("application/json")
-    body = resp.json()
-    assert set(body) == {"error"}
-    err: dict[str, Any] = body["error"]
-    assert err["code"] == code
-    assert isinstance(err["message"], str) and err["message"]
-    assert err["request_id"] == resp.headers["x-request-id"]
-    assert "Traceback" not in resp.text
-    return err
 
 
 # --- submitting ---------------------------------------------------------------------------

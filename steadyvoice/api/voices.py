@@ -1,0 +1,102 @@
+"""Voice profile routes: upload a reference with consent, list, read, delete, download."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi.responses import FileResponse
+
+from steadyvoice.api.cursor import decode_cursor, encode_cursor
+from steadyvoice.api.deps import RequesterDep, ServicesDep
+from steadyvoice.api.schemas import ErrorResponse, VoiceOut, VoicePage
+from steadyvoice.errors import OutputMissing, ReferenceTooLarge
+from steadyvoice.observability.logs import request_id_var
+from steadyvoice.voices.profiles import MEDIA_TYPES, NewVoice
+
+router = APIRouter(prefix="/v1/voices", tags=["voices"])
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (404, 410, 413, 422)
+}
+
+
+@router.post("", status_code=201, response_model=VoiceOut, responses=ERRORS)
+def create_voice(
+    services: ServicesDep,
+    requester: RequesterDep,
+    response: Response,
+    audio: Annotated[
+        UploadFile, File(description="Reference recording: WAV, FLAC, OGG or MP3, 3 to 30 s.")
+    ],
+    name: Annotated[str, Form(description="A label for people; need not be unique.")] = "",
+    consent: Annotated[
+        str, Form(description="The speaker's consent: who agreed, to what, and when.")
+    ] = "",
+    transcript: Annotated[
+        str | None, Form(description="What is said in the recording (optional).")
+    ] = None,
+) -> VoiceOut:
+    """Create a voice profile. The recording is checked before anything is stored: sample
+    rate, mono, speech duration, level, clipping and noise, each refused with its own code."""
+    limit = services.settings.voices.max_upload_bytes
+    data = audio.file.read(limit + 1)
+    if len(data) > limit:
+        raise ReferenceTooLarge(f"the recording is larger than {limit} bytes", limit=limit)
+    new = NewVoice(
+        name=name,
+        consent=consent,
+        audio=data,
+        transcript=transcript,
+        requester=requester,
+        request_id=request_id_var.get(),
+    )
+    voice = services.voices.create(new)
+    response.headers["Location"] = f"/v1/voices/{voice.id}"
+    return VoiceOut.of(voice)
+
+
+@router.get("", response_model=VoicePage, responses=ERRORS)
+def list_voices(
+    services: ServicesDep,
+    include_deleted: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> VoicePage:
+    """Voice profiles, newest first; deleted ones only with ``include_deleted=true``."""
+    before = decode_cursor(cursor) if cursor else None
+    voices = services.voices.list_voices(include_deleted, before, limit)
+    nxt = encode_cursor(voices[-1].created_at, voices[-1].id) if len(voices) == limit else None
+    return VoicePage(items=[VoiceOut.of(v) for v in voices], next_cursor=nxt)
+
+
+@router.get("/{voice_id}", response_model=VoiceOut, responses=ERRORS)
+def get_voice(voice_id: str, services: ServicesDep) -> VoiceOut:
+    """One voice profile, deleted or not (deleted profiles stay on record)."""
+    return VoiceOut.of(services.voices.get(voice_id))
+
+
+@router.delete("/{voice_id}", response_model=VoiceOut, responses=ERRORS)
+def delete_voice(voice_id: str, services: ServicesDep, requester: RequesterDep) -> VoiceOut:
+    """Delete a profile: new jobs naming it are refused with ``voice_deleted``; jobs made
+    with it, and the profile's record, stay readable."""
+    return VoiceOut.of(services.voices.delete(voice_id, requester))
+
+
+@router.get(
+    "/{voice_id}/reference",
+    response_class=FileResponse,
+    responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}, **ERRORS},
+)
+def get_reference(voice_id: str, services: ServicesDep) -> FileResponse:
+    """The reference recording exactly as uploaded; ``X-Content-SHA256`` is its checksum."""
+    voice = services.voices.get(voice_id)
+    path = services.voices.reference_path(voice)
+    if not path.is_file():
+        raise OutputMissing("the reference file is missing from storage", voice_id=voice.id)
+    ext = voice.reference_name.rsplit(".", 1)[-1]
+    return FileResponse(
+        path,
+        media_type=MEDIA_TYPES.get(ext, "application/octet-stream"),
+        filename=f"{voice.id}.{ext}",
+        headers={"X-Content-SHA256": voice.reference_sha256},
+    )

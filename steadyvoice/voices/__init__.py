@@ -1,0 +1,1 @@
+"""Voice profiles: the reference recordings that voices are cloned from."""

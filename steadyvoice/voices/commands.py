@@ -1,0 +1,115 @@
+"""``steadyvoice voices add | list | rm``: manage voice profiles straight in the store."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from steadyvoice.errors import SteadyVoiceError
+from steadyvoice.settings import load_settings, prepare_data_dir
+from steadyvoice.voices.models import Voice
+
+EXIT_REFUSED = 1
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``voices`` command group on the top-level subparsers."""
+    voices = sub.add_parser("voices", help="voice profiles: add, list, rm")
+    cmds = voices.add_subparsers(dest="voices_command", required=True)
+
+    add = cmds.add_parser("add", help="create a profile from a reference recording")
+    add.add_argument("name", help="a label for people")
+    add.add_argument("file", type=Path, help="WAV, FLAC, OGG or MP3; 3 to 30 s of speech")
+    add.add_argument("--consent", required=True, help="the speaker's consent statement")
+    add.add_argument("--transcript", help="what is said in the recording")
+    add.set_defaults(func=_add)
+
+    ls = cmds.add_parser("list", help="list profiles, newest first")
+    ls.add_argument("--all", action="store_true", help="include deleted profiles")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=_list)
+
+    rm = cmds.add_parser("rm", help="delete a profile (new jobs refuse it; history stays)")
+    rm.add_argument("voice_id")
+    rm.set_defaults(func=_rm)
+
+
+def _service() -> Any:
+    from steadyvoice.jobs.store import JobStore
+    from steadyvoice.voices.profiles import VoiceService
+    from steadyvoice.voices.store import VoiceStore
+
+    settings = load_settings()
+    prepare_data_dir(settings)
+    store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
+    store.migrate()
+    return VoiceService(settings, VoiceStore(store))
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _summary(voice: Voice) -> dict[str, Any]:
+    return {
+        "voice_id": voice.id,
+        "name": voice.name,
+        "status": "deleted" if voice.deleted_at else "active",
+        "created_by": voice.created_by,
+        "created_at": voice.created_at.isoformat(),
+        "reference_sha256": voice.reference_sha256,
+        "speech_seconds": voice.speech_seconds,
+        "deleted_at": voice.deleted_at.isoformat() if voice.deleted_at else None,
+    }
+
+
+def _refused(exc: SteadyVoiceError) -> int:
+    print(json.dumps({"error": exc.to_dict()}), file=sys.stderr)
+    return EXIT_REFUSED
+
+
+def _add(args: argparse.Namespace) -> int:
+    from steadyvoice.voices.profiles import NewVoice
+
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        print(f"steadyvoice: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return EXIT_REFUSED
+    new = NewVoice(
+        name=args.name,
+        consent=args.consent,
+        audio=data,
+        transcript=args.transcript,
+        requester=_actor(),
+    )
+    try:
+        voice = _service().create(new)
+    except SteadyVoiceError as exc:
+        return _refused(exc)
+    print(json.dumps(_summary(voice)))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    voices = _service().list_voices(args.all, None, 500)
+    if args.json:
+        print(json.dumps([_summary(v) for v in voices], indent=2))
+        return 0
+    for v in voices:
+        state = " (deleted)" if v.deleted_at else ""
+        print(f"{v.id}  {v.created_at:%Y-%m-%d %H:%M}  {v.speech_seconds:5.1f}s  {v.name}{state}")
+    return 0
+
+
+def _rm(args: argparse.Namespace) -> int:
+    try:
+        voice = _service().delete(args.voice_id, _actor())
+    except SteadyVoiceError as exc:
+        return _refused(exc)
+    print(json.dumps(_summary(voice)))
+    return 0

@@ -1,0 +1,187 @@
+"""Voice profiles as a service: create from an upload, read, delete, and resolve for a job."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from steadyvoice.engines.base import VoiceTarget
+from steadyvoice.errors import (
+    ConsentMissing,
+    InvalidRequest,
+    ReferenceTooLarge,
+    ReferenceUnreadable,
+    UnknownVoice,
+    VoiceDeleted,
+    VoiceNotFound,
+)
+from steadyvoice.jobs.models import utcnow
+from steadyvoice.observability.logs import event
+from steadyvoice.settings import Settings, VoiceSettings
+from steadyvoice.storage.local import LocalStorage
+from steadyvoice.textrules import refuse_control_characters
+from steadyvoice.voices.inspection import Inspection, inspect_isolated
+from steadyvoice.voices.models import Voice
+from steadyvoice.voices.store import VoiceStore
+
+log = logging.getLogger("steadyvoice.voices")
+
+VOICE_ID_PREFIX = "vp_"
+MIN_CONSENT_CHARS = 10
+EXTENSIONS = {"WAV": "wav", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3"}
+MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg"}
+
+Inspector = Callable[[bytes, VoiceSettings], Inspection]
+
+
+def is_profile_id(voice: str) -> bool:
+    """Profile ids carry a prefix no engine voice name uses."""
+    return voice.startswith(VOICE_ID_PREFIX)
+
+
+@dataclass(frozen=True)
+class NewVoice:
+    """An upload as the client sent it."""
+
+    name: str
+    consent: str
+    audio: bytes
+    transcript: str | None = None
+    requester: str = "anonymous"
+    request_id: str | None = None
+
+
+class VoiceService:
+    """Checks uploads at the door, stores the reference and its analysis, resolves profiles."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: VoiceStore,
+        inspector: Inspector = inspect_isolated,
+    ) -> None:
+        self._limits = settings.voices
+        self._store = store
+        self._storage = LocalStorage(settings.voices_dir)
+        self._inspect = inspector
+
+    def create(self, new: NewVoice) -> Voice:
+        """Validate everything cheap first, then the audio, then record file and row."""
+        name, consent, transcript = self._check_fields(new)
+        if len(new.audio) > self._limits.max_upload_bytes:
+            raise ReferenceTooLarge(
+                f"the recording is larger than {self._limits.max_upload_bytes} bytes",
+                limit=self._limits.max_upload_bytes,
+            )
+        if not new.audio:
+            raise ReferenceUnreadable("the recording is empty")
+        found = self._inspect(new.audio, self._limits)
+        voice_id = VOICE_ID_PREFIX + uuid.uuid4().hex
+        ref_name = f"{voice_id}/reference.{EXTENSIONS.get(found.format, 'bin')}"
+        sha, size = self._storage.write_atomic(ref_name, new.audio)
+        voice = Voice(
+            id=voice_id,
+            name=name,
+            created_by=new.requester,
+            created_at=utcnow(),
+            request_id=new.request_id,
+            consent=consent,
+            transcript=transcript,
+            reference_name=ref_name,
+            reference_sha256=sha,
+            reference_bytes=size,
+            reference_format=found.format,
+            sample_rate=found.sample_rate,
+            channels=found.channels,
+            file_seconds=found.file_seconds,
+            speech_seconds=found.speech_seconds,
+            measurements=found.measurements,
+            analysis=found.analysis,
+            analysis_version=found.analysis_version,
+        )
+        try:
+            self._store.add(voice)
+        except BaseException:
+            self._storage.delete(ref_name)
+            raise
+        event(
+            log,
+            "voice.created",
+            voice_id=voice_id,
+            reference_sha256=sha,
+            speech_seconds=found.speech_seconds,
+        )
+        return voice
+
+    def _check_fields(self, new: NewVoice) -> tuple[str, str, str | None]:
+        limits = self._limits
+        name = _bounded(new.name, "name", limits.max_name_chars)
+        if not name:
+            raise InvalidRequest("name is empty", field="name")
+        consent = _bounded(new.consent, "consent", limits.max_consent_chars)
+        if len(consent) < MIN_CONSENT_CHARS:
+            raise ConsentMissing(
+                "a consent statement from the speaker is required (who consented, to what, when)",
+                field="consent",
+                min_chars=MIN_CONSENT_CHARS,
+            )
+        transcript = _bounded(new.transcript or "", "transcript", limits.max_transcript_chars)
+        return name, consent, transcript or None
+
+    def get(self, voice_id: str) -> Voice:
+        return self._store.get(voice_id)
+
+    def list_voices(
+        self, include_deleted: bool, before: tuple[datetime, str] | None, limit: int
+    ) -> list[Voice]:
+        return self._store.list_voices(include_deleted=include_deleted, before=before, limit=limit)
+
+    def every(self) -> Iterator[Voice]:
+        """Every profile, deleted ones included (for verify and backup)."""
+        return self._store.every()
+
+    def delete(self, voice_id: str, by: str) -> Voice:
+        voice = self._store.delete(voice_id, by)
+        event(log, "voice.deleted", voice_id=voice_id)
+        return voice
+
+    def reference_path(self, voice: Voice) -> Path:
+        return self._storage.path(voice.reference_name)
+
+    def target_for(self, voice_id: str) -> VoiceTarget:
+        """The profile a new job may use: ``unknown_voice`` / ``voice_deleted`` otherwise."""
+        try:
+            voice = self._store.get(voice_id)
+        except VoiceNotFound:
+            raise UnknownVoice(f"unknown voice {voice_id!r}", voice=voice_id) from None
+        if voice.deleted_at is not None:
+            raise VoiceDeleted(
+                f"voice {voice_id} was deleted on {voice.deleted_at:%Y-%m-%d %H:%M} UTC; "
+                "new jobs cannot use it",
+                voice=voice_id,
+                deleted_at=voice.deleted_at.isoformat(),
+            )
+        return VoiceTarget(
+            voice_id=voice.id,
+            analysis=voice.analysis,
+            reference_sha256=voice.reference_sha256,
+            reference_path=str(self.reference_path(voice)),
+            transcript=voice.transcript,
+        )
+
+
+def _bounded(value: str, field: str, limit: int) -> str:
+    text = value.strip()
+    refuse_control_characters(text, field)
+    if len(text) > limit:
+        raise InvalidRequest(
+            f"{field} has {len(text)} characters; the limit is {limit}",
+            field=field,
+            chars=len(text),
+            limit=limit,
+        )
+    return text

@@ -1,0 +1,65 @@
+"""Voice profiles in SQL, beside the jobs. Profiles are never removed, only marked deleted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from steadyvoice.errors import VoiceNotFound
+from steadyvoice.jobs.models import utcnow
+from steadyvoice.jobs.store import JobStore
+from steadyvoice.voices.models import Voice
+
+
+class VoiceStore:
+    """Reads and writes the ``voices`` table through the job store's connections."""
+
+    def __init__(self, jobs: JobStore) -> None:
+        self._jobs = jobs
+
+    def add(self, voice: Voice) -> Voice:
+        with self._jobs.session() as s:
+            s.add(voice)
+        return voice
+
+    def get(self, voice_id: str) -> Voice:
+        """The profile, deleted or not; ``voice_not_found`` if there never was one."""
+        with self._jobs.reading() as s:
+            voice = s.get(Voice, voice_id)
+        if voice is None:
+            raise VoiceNotFound(f"no voice {voice_id}", voice_id=voice_id)
+        return voice
+
+    def list_voices(
+        self,
+        *,
+        include_deleted: bool = False,
+        before: tuple[datetime, str] | None = None,
+        limit: int = 50,
+    ) -> list[Voice]:
+        """Newest first; ``before`` is the (created_at, id) of the last item of the prior page."""
+        q = select(Voice).order_by(Voice.created_at.desc(), Voice.id.desc()).limit(limit)
+        if not include_deleted:
+            q = q.where(Voice.deleted_at.is_(None))
+        if before is not None:
+            at, last_id = before
+            q = q.where((Voice.created_at < at) | ((Voice.created_at == at) & (Voice.id < last_id)))
+        with self._jobs.reading() as s:
+            return list(s.scalars(q))
+
+    def every(self) -> Iterator[Voice]:
+        """Every profile, deleted ones included, oldest first (for verify and backup)."""
+        with self._jobs.reading() as s:
+            yield from s.scalars(select(Voice).order_by(Voice.created_at, Voice.id))
+
+    def delete(self, voice_id: str, by: str) -> Voice:
+        """Mark deleted (once; a repeat keeps the first time and actor) and return the profile."""
+        with self._jobs.session() as s:
+            s.execute(
+                update(Voice)
+                .where(Voice.id == voice_id, Voice.deleted_at.is_(None))
+                .values(deleted_at=utcnow(), deleted_by=by)
+            )
+        return self.get(voice_id)
