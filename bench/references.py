@@ -3,25 +3,26 @@
 Each speaker is a set of short clips by one person (letters and words from the KDE learning
 games KLettres and KTuberling, and the channel announcements of ALSA's ``speaker-test``). A
 reference is built by trimming every clip to its sound (plus a short margin of the clip's own
-room tone), dropping clips that clip, and joining them in file-name order until the speech
-reaches ``TARGET_SPEECH_SECONDS``. The result is one mono float32 recording at the clips' own
+room tone), dropping clips that clip, and joining them in file-name order until the joined
+length reaches ``TARGET_SECONDS``. The result is one mono float32 recording at the clips' own
 sample rate, which bench/quality.py then encodes as a 16-bit WAV and passes through the
 service's own ``validate_reference``, exactly like an upload.
 
 Usage: ``python bench/references.py [--root DIR] [--out DIR]`` lists the speakers, builds every
 reference and optionally writes them as WAV files (to listen to them).
 
-None of these packages is needed to serve or to test; ``make bench-quality`` installs them. They
-are plain data packages (``Architecture: all``); as a non-root user, unpack them instead with
-``apt-get download klettres-data ktuberling-data alsa-utils`` and ``dpkg -x FILE.deb DIR``,
-then pass ``--root DIR`` to bench/quality.py.
+None of these packages is needed to serve or to test; ``make bench-quality`` installs them
+(as root). Without root, unpack them instead: ``apt-get download klettres-data ktuberling-data
+alsa-utils``, ``dpkg -x`` each ``.deb`` into one directory, and pass ``--root DIR`` to
+bench/quality.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
-import os
+import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +32,10 @@ import soundfile as sf
 
 FloatAudio = npt.NDArray[np.float32]
 
-# Speech to collect per reference; the service accepts 3-30 s (VoiceSettings).
-TARGET_SPEECH_SECONDS = 20.0
+ROOT = Path("/")
+# Length to collect per reference (clips with their margins); the service accepts 3-30 s of
+# speech (VoiceSettings), and the ceiling in bench/quality.py needs enough in each half.
+TARGET_SECONDS = 20.0
 # Room tone kept on each side of a clip's sound, so the joins sound like pauses, not cuts.
 MARGIN_SECONDS = 0.12
 # A clip is trimmed to its frames above max(loudest frame - 40 dB, quietest frames + 8 dB).
@@ -68,8 +71,8 @@ SPEAKERS: tuple[Speaker, ...] = (
         version="4:22.12.3-1",
         licence="GPL-2+",
         globs=("usr/share/klettres/en/alpha/*.ogg", "usr/share/klettres/en/syllab/*.ogg"),
-        says="the letters A-Z, then English phonics words (aw, car, dog, ...)",
-        credit="Robert Wadley (KLettres handbook: 'English sounds'); median F0 ~135 Hz",
+        says="the English letter names A to Z",
+        credit="Robert Wadley (KLettres handbook, Credits: 'English sounds')",
     ),
     Speaker(
         id="klettres-en-gb",
@@ -79,8 +82,8 @@ SPEAKERS: tuple[Speaker, ...] = (
         version="4:22.12.3-1",
         licence="GPL-2+",
         globs=("usr/share/klettres/en_GB/alpha/*.ogg", "usr/share/klettres/en_GB/syllab/*.ogg"),
-        says="the letters a-z, then short English words (arm, ball, car, ...)",
-        credit="not credited in the package; judged female by ear-proxy: median F0 ~225 Hz",
+        says="English letter names a to v (f, m and r clip and are left out)",
+        credit="not named in the package; judged female from pitch (mean F0 about 210-230 Hz)",
     ),
     Speaker(
         id="ktuberling-en",
@@ -90,8 +93,8 @@ SPEAKERS: tuple[Speaker, ...] = (
         version="4:22.12.3-1",
         licence="GPL-2+",
         globs=("usr/share/ktuberling/sounds/en/*.ogg",),
-        says="object names: ball, bow, coat, ear, camel, pyramid, rocket, ...",
-        credit="John Calhoun (KTuberling handbook: 'English sounds'); median F0 ~115 Hz",
+        says="names of things: ball, bow, coat, ear, earring, arch, birds, boy, camel, ...",
+        credit="John Calhoun (KTuberling handbook, Credits: 'English sounds')",
         # The five tv_* words are spoken by a different (higher) voice; leave them out.
         exclude=("tv_bicycle.ogg", "tv_car.ogg", "tv_cyclist.ogg", "tv_train.ogg", "tv_tree.ogg"),
     ),
@@ -104,7 +107,7 @@ SPEAKERS: tuple[Speaker, ...] = (
         licence="GPL-2",
         globs=("usr/share/sounds/alsa/*.wav",),
         says="'Front Center', 'Front Left', ... 'Side Right' (speaker-test channel names)",
-        credit="not credited in the package; judged female: median F0 ~190 Hz",
+        credit="not named in the package; judged female from pitch (mean F0 about 180-190 Hz)",
         exclude=("Noise.wav",),  # pink noise, not speech
     ),
     Speaker(
@@ -115,8 +118,8 @@ SPEAKERS: tuple[Speaker, ...] = (
         version="4:22.12.3-1",
         licence="GPL-2+",
         globs=("usr/share/klettres/cs/alpha/*.ogg", "usr/share/klettres/cs/syllab/*.ogg"),
-        says="the Czech alphabet, then syllables",
-        credit="Eva Mikulčíková (KLettres handbook: 'Czech sounds'); median F0 ~250 Hz",
+        says="Czech letter names (29 of the alphabet's 32)",
+        credit="Eva Mikulčíková (KLettres handbook, Credits: 'Czech sounds')",
     ),
     Speaker(
         id="klettres-fr",
@@ -126,8 +129,8 @@ SPEAKERS: tuple[Speaker, ...] = (
         version="4:22.12.3-1",
         licence="GPL-2+",
         globs=("usr/share/klettres/fr/alpha/*.ogg", "usr/share/klettres/fr/syllab/*.ogg"),
-        says="the French alphabet, then syllables",
-        credit="Ludovic Grossard (KLettres handbook: 'French sounds'); median F0 ~140 Hz",
+        says="French letter names and syllables (the 18 of 36 clips that do not clip)",
+        credit="Ludovic Grossard (KLettres handbook, Credits: 'French sounds')",
     ),
 )
 
@@ -153,13 +156,9 @@ class Built:
         return len(self.samples) / self.sample_rate
 
 
-def default_root() -> Path:
-    return Path(os.environ.get("STEADYVOICE_BENCH_ROOT", "/"))
-
-
 def locate(speaker: Speaker, root: Path | None = None) -> list[Path]:
     """The speaker's clip files under ``root``, in use order, or raise with the install command."""
-    base = root or default_root()
+    base = root or ROOT
     found: list[Path] = []
     for pattern in speaker.globs:
         matches = sorted(glob.glob(str(base / pattern)), key=_natural_key)
@@ -176,13 +175,13 @@ def locate(speaker: Speaker, root: Path | None = None) -> list[Path]:
 
 def build(speaker: Speaker, root: Path | None = None) -> Built:
     """Trim, screen and join the speaker's clips into one reference (deterministic)."""
-    base = root or default_root()
+    base = root or ROOT
     paths = locate(speaker, base)
     parts: list[FloatAudio] = []
     used: list[str] = []
     skipped: list[str] = []
     rate = 0
-    speech = 0.0
+    total = 0.0
     for path in paths:
         relative = str(path.relative_to(base))
         audio, clip_rate = sf.read(str(path), dtype="float32", always_2d=True)
@@ -201,8 +200,8 @@ def build(speaker: Speaker, root: Path | None = None) -> Built:
         margin = int(MARGIN_SECONDS * rate)
         parts.append(mono[max(0, start - margin) : min(len(mono), end + margin)])
         used.append(relative)
-        speech += (end - start) / rate
-        if speech >= TARGET_SPEECH_SECONDS:
+        total += len(parts[-1]) / rate
+        if total >= TARGET_SECONDS:
             break
     if not parts:
         raise MissingSource(f"speaker {speaker.id}: no usable clip among {len(paths)} files")
@@ -212,8 +211,6 @@ def build(speaker: Speaker, root: Path | None = None) -> Built:
 
 def wav_bytes(samples: FloatAudio, sample_rate: int) -> bytes:
     """16-bit PCM WAV, as an operator would upload it."""
-    import io
-
     buffer = io.BytesIO()
     sf.write(buffer, samples, sample_rate, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
@@ -237,8 +234,6 @@ def _sound_span(x: FloatAudio, rate: int) -> tuple[int, int]:
 
 def _natural_key(path: str) -> tuple[object, ...]:
     """Sort ``a-2`` before ``a-10`` (KLettres numbers its clips)."""
-    import re
-
     return tuple(int(p) if p.isdigit() else p.lower() for p in re.split(r"(\d+)", path))
 
 
@@ -248,7 +243,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write each reference as WAV here")
     args = parser.parse_args()
     for speaker in SPEAKERS:
-        built = build(speaker, args.root)
+        try:
+            built = build(speaker, args.root)
+        except MissingSource as exc:
+            raise SystemExit(str(exc)) from None
         print(
             f"{speaker.id:18s} {speaker.sex:6s} {built.sample_rate} Hz {built.seconds:5.1f} s "
             f"from {len(built.clips)} clips ({len(built.skipped)} skipped)"

