@@ -41,7 +41,6 @@ import re
 import statistics
 import sys
 import time
-import types
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -93,24 +92,12 @@ TARGET_RTF_RATIO = 2.0  # RTF of the whole adapted path over plain Piper's, at m
 
 
 def _import_resemblyzer() -> Any:
-    """Import resemblyzer, whose dependency webrtcvad 2.0.10 imports ``pkg_resources``.
+    """Import resemblyzer, whose dependency webrtcvad imports ``pkg_resources``.
 
-    ``pkg_resources`` left setuptools in version 81; webrtcvad only uses it to read its own
-    version, so when it is missing a stand-in that answers that one call takes its place.
+    The ``eval`` extra pins setuptools below 81, which still has it but warns on import.
     """
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "pkg_resources is deprecated", where it still exists
-        try:
-            import pkg_resources  # noqa: F401
-        except ImportError:
-            stand_in = types.ModuleType("pkg_resources")
-
-            class _Distribution:
-                def __init__(self, name: str) -> None:
-                    self.version = importlib.metadata.version(name)
-
-            stand_in.get_distribution = _Distribution  # type: ignore[attr-defined]
-            sys.modules["pkg_resources"] = stand_in
+        warnings.simplefilter("ignore")  # "pkg_resources is deprecated as an API"
         import resemblyzer
 
     return resemblyzer

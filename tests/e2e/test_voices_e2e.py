@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 import soundfile as sf
 from processes import ServiceFactory  # type: ignore[import-not-found]
-from speech import encode, other_speaker  # type: ignore[import-not-found]
+from speech import encode, joe_speech, other_speaker  # type: ignore[import-not-found]
 
 CONSENT = "Recorded and consented to by the speaker for steadyvoice tests, 2026-11-25."
 TEXT = "Please listen carefully, as our menu options have changed."
@@ -108,13 +108,20 @@ def test_a_profile_job_sounds_closer_to_the_reference_and_repeats_exactly(
 
     svc = start_service(service_env(engine="piper"))
     ref_samples, ref_rate = other_speaker()
-    created = svc.http.post(
-        "/v1/voices",
-        data={"name": "Other", "consent": CONSENT},
-        files={"audio": ("ref.flac", encode(ref_samples, ref_rate, "FLAC"), "audio/flac")},
-    )
-    assert created.status_code == 201, created.text
-    voice_id = created.json()["id"]
+
+    def create(name: str, audio: bytes) -> str:
+        created = svc.http.post(
+            "/v1/voices",
+            data={"name": name, "consent": CONSENT},
+            files={"audio": ("ref", audio, "application/octet-stream")},
+        )
+        assert created.status_code == 201, created.text
+        voice: str = created.json()["id"]
+        return voice
+
+    voice_id = create("Other", encode(ref_samples, ref_rate, "FLAC"))
+    # Joe adapted toward joe: the vocoder round trip alone, the control for the real target.
+    joe_id = create("Joe", encode(*joe_speech(), "WAV"))
 
     def run(**fields: object) -> tuple[bytes, dict[str, object]]:
         job = svc.wait_job(svc.submit(TEXT, seed=11, **fields)["id"], timeout=120)
@@ -126,6 +133,7 @@ def test_a_profile_job_sounds_closer_to_the_reference_and_repeats_exactly(
     adapted, job = run(voice=voice_id)
     again, _ = run(voice=voice_id)
     plain, plain_job = run()
+    control, _ = run(voice=joe_id)
     assert adapted == again  # byte-identical on repeat
     assert adapted != plain
     assert "+adapt-" in str(job["engine_version"])
@@ -134,7 +142,9 @@ def test_a_profile_job_sounds_closer_to_the_reference_and_repeats_exactly(
     encoder = VoiceEncoder("cpu", verbose=False)
     ref = _embed(encoder, ref_samples, ref_rate)
     sims = {}
-    for name, body in (("adapted", adapted), ("plain", plain)):
+    for name, body in (("adapted", adapted), ("plain", plain), ("control", control)):
         samples, rate = sf.read(io.BytesIO(body), dtype="float32")
         sims[name] = float(np.dot(_embed(encoder, samples, rate), ref))
     assert sims["adapted"] > sims["plain"] + 0.05, sims
+    # Closer to this speaker in particular, not merely less like joe.
+    assert sims["adapted"] > sims["control"] + 0.05, sims
