@@ -166,6 +166,17 @@ class IllegalTransition(SteadyVoiceError):
     status = 409
 
 
+class Busy(SteadyVoiceError):
+    """Too much of this work is in progress; retry after ``retry_after`` seconds."""
+
+    code = "busy"
+    status = 503
+
+
+class VoiceChecksBusy(Busy):
+    code = "voice_checks_busy"
+
+
 class StoreUnavailable(SteadyVoiceError):
     """The job store cannot be reached; nothing was recorded. Safe to retry."""
 

@@ -79,11 +79,12 @@ class VoiceSettings(_Group):
     min_speech_dbfs: float = Field(-40.0, ge=-120, le=0)
     max_clipped_fraction: float = Field(0.001, ge=0, le=1)
     min_snr_db: float = Field(15.0, ge=0, le=100)
-    max_name_chars: int = Field(100, ge=1, le=1_000)
+    max_name_chars: int = Field(100, ge=1, le=200)
     max_consent_chars: int = Field(2_000, ge=10, le=100_000)
     max_transcript_chars: int = Field(1_000, ge=1, le=100_000)
     analysis_timeout_seconds: PositiveSeconds = 60.0
     analysis_memory_mb: int = Field(2_048, ge=512, le=65_536)
+    max_concurrent_checks: int = Field(2, ge=1, le=64)
 
     @model_validator(mode="after")
     def _durations_ordered(self) -> VoiceSettings:

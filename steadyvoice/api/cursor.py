@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import datetime
 
 from steadyvoice.errors import InvalidRequest
+
+# Job ids are 32 hex digits, voice ids the same behind "vp_": nothing else reaches SQL.
+_ITEM_ID = re.compile(r"(vp_)?[0-9a-f]{32}")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
@@ -17,7 +21,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         when = datetime.fromisoformat(at)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidRequest("cursor is not valid", field="cursor") from None
-    if when.tzinfo is None:
+    if when.tzinfo is None or not _ITEM_ID.fullmatch(item_id):
         raise InvalidRequest("cursor is not valid", field="cursor")
     return when, item_id
 

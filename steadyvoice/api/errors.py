@@ -39,7 +39,10 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, SteadyVoiceError)
     if exc.status >= 500:
         log.error("request failed", extra={"error_code": exc.code})
-    return error_response(exc.status, exc.code, exc.message, exc.details)
+    response = error_response(exc.status, exc.code, exc.message, exc.details)
+    if exc.status == 503:
+        response.headers["Retry-After"] = str(exc.details.get("retry_after", 5))
+    return response
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:

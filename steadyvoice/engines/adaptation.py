@@ -91,7 +91,10 @@ def analyse_reference(samples: npt.NDArray[np.float32], sample_rate: int) -> dic
     """
     if sample_rate < MIN_REFERENCE_RATE:
         raise ReferenceSampleRateTooLow(
-            "reference sample rate is too low", sample_rate=sample_rate, minimum=MIN_REFERENCE_RATE
+            f"the recording is {sample_rate} Hz; record at {MIN_REFERENCE_RATE} Hz or more",
+            measured=float(sample_rate),
+            limit=float(MIN_REFERENCE_RATE),
+            unit="Hz",
         )
     x = _mono(samples, ReferenceNotMono)
     if x.size == 0 or not np.all(np.isfinite(x)):
@@ -101,9 +104,11 @@ def analyse_reference(samples: npt.NDArray[np.float32], sample_rate: int) -> dic
     voiced_seconds = float(np.count_nonzero(voiced)) * world.FRAME_PERIOD_MS / 1000.0
     if voiced_seconds < MIN_REFERENCE_VOICED_SECONDS:
         raise ReferenceNoSpeech(
-            "reference has too little voiced speech",
-            voiced_seconds=round(voiced_seconds, 2),
-            minimum=MIN_REFERENCE_VOICED_SECONDS,
+            f"the recording has only {voiced_seconds:.2f} s of voiced speech; record at least "
+            f"{MIN_REFERENCE_VOICED_SECONDS:g} s of someone speaking naturally",
+            measured=round(voiced_seconds, 3),
+            limit=float(MIN_REFERENCE_VOICED_SECONDS),
+            unit="s",
         )
     log_f0 = np.log(features.f0[voiced])
     ltas = _long_term_db(features.envelope[voiced], sample_rate)

@@ -58,6 +58,9 @@ class WorldFeatures:
 
 
 def pyworld_version() -> str:
+    # The distribution version only: pyworld is built from source and its binary embeds build
+    # paths, so hashing it would give every host its own engine version. The golden-output
+    # test in tests/engines/test_adaptation.py catches a build that computes differently.
     return dist_version("pyworld")
 
 

@@ -24,6 +24,7 @@ class VoiceTarget:
     voice_id: str
     analysis: dict[str, Any]
     reference_sha256: str
+    analysis_version: str = ""
     reference_path: str | None = None
     transcript: str | None = None
 

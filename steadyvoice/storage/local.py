@@ -59,11 +59,11 @@ class LocalStorage:
     def delete(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)
 
-    def names(self) -> Iterator[str]:
-        """Every stored output name (temp files excluded)."""
+    def names(self, pattern: str = "**/output_*") -> Iterator[str]:
+        """Every stored file name matching ``pattern`` (outputs by default; temp files never)."""
         if not self.root.exists():
             return
-        for path in sorted(self.root.rglob("output_*")):
+        for path in sorted(self.root.glob(pattern)):
             if path.is_file():
                 yield path.relative_to(self.root).as_posix()
 

@@ -48,8 +48,17 @@ def verify_outputs(store: JobStore, storage: LocalStorage) -> VerifyReport:
 def verify_references(
     voices: Iterable[Voice], storage: LocalStorage, report: VerifyReport
 ) -> VerifyReport:
-    """Every voice profile's reference (deleted profiles too) must hash to its SHA-256."""
+    """Every voice profile's reference (deleted profiles too) must hash to its SHA-256.
+
+    A reference file that no profile names (a crash between writing it and recording the
+    profile) is listed as unrecorded: someone's voice on disk without a consent record.
+    """
+    recorded: set[str] = set()
     for voice in voices:
+        recorded.add(voice.reference_name)
         label = f"{voice.id} voices/{voice.reference_name}"
         _check(report, label, storage.path(voice.reference_name), voice.reference_sha256)
+    report.unrecorded += [
+        f"voices/{name}" for name in storage.names("*/reference.*") if name not in recorded
+    ]
     return report

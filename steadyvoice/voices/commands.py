@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from steadyvoice.errors import SteadyVoiceError
+from steadyvoice.errors import ReferenceTooLarge, SteadyVoiceError
 from steadyvoice.settings import load_settings, prepare_data_dir
 from steadyvoice.voices.models import Voice
 
 EXIT_REFUSED = 1
+PAGE = 500
 
 
 def add_parser(sub: Any) -> None:
@@ -51,7 +53,10 @@ def _service() -> Any:
 
 
 def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # a uid with no passwd entry, as in some containers
+        return f"cli:uid{os.getuid()}"
 
 
 def _summary(voice: Voice) -> dict[str, Any]:
@@ -75,7 +80,10 @@ def _refused(exc: SteadyVoiceError) -> int:
 def _add(args: argparse.Namespace) -> int:
     from steadyvoice.voices.profiles import NewVoice
 
+    limit = load_settings().voices.max_upload_bytes
     try:
+        if args.file.stat().st_size > limit:
+            return _refused(ReferenceTooLarge(f"the recording is larger than {limit} bytes"))
         data = args.file.read_bytes()
     except OSError as exc:
         print(f"steadyvoice: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
@@ -95,8 +103,20 @@ def _add(args: argparse.Namespace) -> int:
     return 0
 
 
+def _every(include_deleted: bool) -> list[Voice]:
+    service = _service()
+    voices: list[Voice] = []
+    before = None
+    while True:
+        page = service.list_voices(include_deleted, before, PAGE)
+        voices += page
+        if len(page) < PAGE:
+            return voices
+        before = (page[-1].created_at, page[-1].id)
+
+
 def _list(args: argparse.Namespace) -> int:
-    voices = _service().list_voices(args.all, None, 500)
+    voices = _every(args.all)
     if args.json:
         print(json.dumps([_summary(v) for v in voices], indent=2))
         return 0

@@ -64,7 +64,10 @@ def _child(conn: Connection, data: bytes, limits: VoiceSettings) -> None:
     # A hostile header can ask for a huge decode buffer: cap this process's address space so
     # that ends in a MemoryError (refused as unreadable) instead of the machine swapping.
     cap = limits.analysis_memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
     try:
         conn.send(("ok", inspect_reference(data, limits)))
     except errors.ReferenceInvalid as exc:
@@ -73,6 +76,8 @@ def _child(conn: Connection, data: bytes, limits: VoiceSettings) -> None:
         conn.send(("failed", exc.message))
     except MemoryError:
         conn.send(("failed", f"it needs more than {limits.analysis_memory_mb} MB to analyse"))
+    except Exception as exc:  # noqa: BLE001 - a decoder bug on this file; the parent reports it
+        conn.send(("failed", f"{type(exc).__name__} while decoding"))
     finally:
         conn.close()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from steadyvoice.errors import (
     ReferenceTooLarge,
     ReferenceUnreadable,
     UnknownVoice,
+    VoiceChecksBusy,
     VoiceDeleted,
     VoiceNotFound,
 )
@@ -26,11 +29,10 @@ from steadyvoice.storage.local import LocalStorage
 from steadyvoice.textrules import refuse_control_characters
 from steadyvoice.voices.inspection import Inspection, inspect_isolated
 from steadyvoice.voices.models import Voice
-from steadyvoice.voices.store import VoiceStore
+from steadyvoice.voices.store import VOICE_ID_PREFIX, VoiceStore
 
 log = logging.getLogger("steadyvoice.voices")
 
-VOICE_ID_PREFIX = "vp_"
 MIN_CONSENT_CHARS = 10
 EXTENSIONS = {"WAV": "wav", "FLAC": "flac", "OGG": "ogg", "MP3": "mp3"}
 MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg"}
@@ -68,6 +70,8 @@ class VoiceService:
         self._store = store
         self._storage = LocalStorage(settings.voices_dir)
         self._inspect = inspector
+        # Each check may use up to ``analysis_memory_mb``: bound how many run at once.
+        self._checks = threading.BoundedSemaphore(settings.voices.max_concurrent_checks)
 
     def create(self, new: NewVoice) -> Voice:
         """Validate everything cheap first, then the audio, then record file and row."""
@@ -79,7 +83,7 @@ class VoiceService:
             )
         if not new.audio:
             raise ReferenceUnreadable("the recording is empty")
-        found = self._inspect(new.audio, self._limits)
+        found = self._checked(new.audio)
         voice_id = VOICE_ID_PREFIX + uuid.uuid4().hex
         ref_name = f"{voice_id}/reference.{EXTENSIONS.get(found.format, 'bin')}"
         sha, size = self._storage.write_atomic(ref_name, new.audio)
@@ -106,7 +110,7 @@ class VoiceService:
         try:
             self._store.add(voice)
         except BaseException:
-            self._storage.delete(ref_name)
+            self._forget_unrecorded(voice_id, ref_name)
             raise
         event(
             log,
@@ -116,6 +120,34 @@ class VoiceService:
             speech_seconds=found.speech_seconds,
         )
         return voice
+
+    def _checked(self, audio: bytes) -> Inspection:
+        if not self._checks.acquire(blocking=False):
+            raise VoiceChecksBusy(
+                "other recordings are being checked; retry shortly",
+                limit=self._limits.max_concurrent_checks,
+                retry_after=5,
+            )
+        try:
+            return self._inspect(audio, self._limits)
+        finally:
+            self._checks.release()
+
+    def _forget_unrecorded(self, voice_id: str, ref_name: str) -> None:
+        """After a failed insert: remove the file unless the row made it after all.
+
+        A connection lost during COMMIT can raise although the row was stored; then the file
+        must stay. If the store cannot even be asked, the file stays too, and ``verify`` lists
+        it as unrecorded.
+        """
+        try:
+            self._store.get(voice_id)
+        except VoiceNotFound:
+            self._storage.delete(ref_name)
+            with contextlib.suppress(OSError):
+                self._storage.path(ref_name).parent.rmdir()
+        except Exception:  # noqa: BLE001 - the original error is what the caller must see
+            log.warning("store unreachable after a failed insert", extra={"voice_id": voice_id})
 
     def _check_fields(self, new: NewVoice) -> tuple[str, str, str | None]:
         limits = self._limits
@@ -169,6 +201,7 @@ class VoiceService:
             voice_id=voice.id,
             analysis=voice.analysis,
             reference_sha256=voice.reference_sha256,
+            analysis_version=voice.analysis_version,
             reference_path=str(self.reference_path(voice)),
             transcript=voice.transcript,
         )

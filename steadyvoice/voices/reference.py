@@ -38,7 +38,7 @@ from steadyvoice.voices import levels
 # libsndfile's container names -> the format we report. WAVEX and RF64 are WAV variants.
 ACCEPTED_FORMATS = dict(WAV="WAV", WAVEX="WAV", RF64="WAV", FLAC="FLAC", OGG="OGG", MP3="MP3")
 # Headers beyond these are corrupt or hostile, not recordings.
-MAX_HEADER_SAMPLE_RATE = 384_000
+MAX_HEADER_SAMPLE_RATE = 192_000
 MAX_HEADER_CHANNELS = 8
 _BLOCK_FRAMES = 1 << 16
 # What libsndfile and soundfile raise on bad input (sf.LibsndfileError is a RuntimeError). Fuzzing
@@ -196,6 +196,9 @@ def _check_header(audio: sf.SoundFile, limits: VoiceSettings) -> tuple[str, int,
         raise _refuse(
             ReferenceNotMono,
             f"the recording has {channels} channels; upload one voice in mono",
+            channels,
+            2,
+            "channels",
         )
     return fmt, rate, channels
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -11,6 +12,9 @@ from steadyvoice.errors import VoiceNotFound
 from steadyvoice.jobs.models import utcnow
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.voices.models import Voice
+
+VOICE_ID_PREFIX = "vp_"
+VOICE_ID = re.compile(r"vp_[0-9a-f]{32}")
 
 
 class VoiceStore:
@@ -26,6 +30,8 @@ class VoiceStore:
 
     def get(self, voice_id: str) -> Voice:
         """The profile, deleted or not; ``voice_not_found`` if there never was one."""
+        if not VOICE_ID.fullmatch(voice_id):  # never send a client's junk (NUL...) to SQL
+            raise VoiceNotFound(f"no voice {voice_id!r}", voice_id=voice_id)
         with self._jobs.reading() as s:
             voice = s.get(Voice, voice_id)
         if voice is None:
@@ -56,6 +62,7 @@ class VoiceStore:
 
     def delete(self, voice_id: str, by: str) -> Voice:
         """Mark deleted (once; a repeat keeps the first time and actor) and return the profile."""
+        self.get(voice_id)
         with self._jobs.session() as s:
             s.execute(
                 update(Voice)

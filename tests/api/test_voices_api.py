@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from pathlib import Path
 from typing import Any, cast
@@ -119,6 +120,17 @@ def test_unknown_voice_and_bad_cursor(client: TestClient) -> None:
     error_of(client.get("/v1/voices", params={"cursor": "%%%"}), 422, "invalid_request")
 
 
+def test_hostile_ids_never_reach_the_database(client_factory: Any, pg_url: str) -> None:
+    client = client_factory(database_url=pg_url)  # PostgreSQL refuses NUL in text: no 500
+    for path in ("/v1/voices/vp_%00", "/v1/voices/vp_%00/reference"):
+        error_of(client.get(path), 404, "voice_not_found")
+    error_of(client.delete("/v1/voices/vp_%00"), 404, "voice_not_found")
+    resp = client.post("/v1/jobs", json={"text": "Hi.", "voice": "vp_\u0000"})
+    error_of(resp, 422, "unknown_voice")
+    cursor = base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|vp_\x00").decode()
+    error_of(client.get("/v1/voices", params={"cursor": cursor}), 422, "invalid_request")
+
+
 # --- refusals at the door -------------------------------------------------------------------
 
 
@@ -192,6 +204,19 @@ def test_an_upload_over_the_limit_is_413(client_factory: Any) -> None:
     assert stored_files(client) == []
 
 
+def test_too_many_checks_at_once_is_503_with_retry_after(client_factory: Any) -> None:
+    client = client_factory(voices={"max_concurrent_checks": 1})
+    checks = services(client).voices._checks
+    assert checks.acquire(blocking=False)
+    try:
+        resp = upload(client, reference_wav())
+        error_of(resp, 503, "voice_checks_busy")
+        assert int(resp.headers["retry-after"]) > 0
+    finally:
+        checks.release()
+    assert upload(client, reference_wav()).status_code == 201
+
+
 @settings(
     max_examples=25,
     deadline=None,
@@ -216,7 +241,7 @@ def test_a_job_records_the_profile_it_uses(client: TestClient, voice: dict[str, 
     assert job["params"]["voice_profile"] == {
         "id": voice["id"],
         "reference_sha256": voice["reference"]["sha256"],
-        "analysis_version": job["params"]["voice_profile"]["analysis_version"],
+        "analysis_version": voice["analysis_version"],
     }
     assert job["engine_version"] == "fake-1+sr16000+target"
 

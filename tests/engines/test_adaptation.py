@@ -265,3 +265,28 @@ def test_unusable_references_are_refused(high_reference: F32) -> None:
         analyse_reference(np.stack([high_reference, high_reference]), RATE)
     with pytest.raises(ReferenceSampleRateTooLow):
         analyse_reference(_resample(high_reference, RATE, 8_000), 8_000)
+
+
+# adapt()'s bytes for a fixed synthetic input, per ALGORITHM. If this fails, the output of
+# adapt() changed: bump ALGORITHM in steadyvoice/engines/adaptation.py (so the engine version
+# changes with it) and record the new digest here. The same digest came from two separate
+# source builds of pyworld on this machine type.
+GOLDEN = {1: "c13e3a858f546b156adc1b4dd0967c8f0f522cfed9e77cb97a4894cf2fd2a0b7"}
+
+
+def _harmonic(f0_base: float, seconds: float) -> F32:
+    t = np.arange(int(RATE * seconds)) / RATE
+    f0 = f0_base * (1 + 0.15 * np.sin(2 * np.pi * 1.5 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / RATE
+    x = sum(np.sin(k * phase) / k for k in range(1, 40))
+    envelope = 0.55 + 0.45 * np.sin(2 * np.pi * 2.5 * t)
+    return np.asarray(0.3 * x * envelope / np.max(np.abs(x)), dtype=np.float32)
+
+
+def test_the_output_changes_only_with_a_new_algorithm_number() -> None:
+    from steadyvoice.engines.adaptation import ALGORITHM
+
+    analysis = analyse_reference(_harmonic(220.0, 4.0), RATE)
+    digest = hashlib.sha256(adapt(_harmonic(110.0, 2.0), RATE, analysis).tobytes()).hexdigest()
+    assert GOLDEN.get(ALGORITHM) == digest, f"adapt() output changed: bump ALGORITHM ({digest})"
+    assert f"world{ALGORITHM}-" in adaptation_version()

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
+import numpy as np
 import pytest
+import soundfile as sf
 from speech import reference_wav  # type: ignore[import-not-found]
 
 from steadyvoice.errors import (
     ReferenceTooLarge,
     ReferenceUnreadable,
     UnknownVoice,
+    VoiceChecksBusy,
     VoiceDeleted,
     VoiceNotFound,
 )
@@ -22,7 +27,7 @@ from steadyvoice.jobs.store import JobStore
 from steadyvoice.settings import Settings, VoiceSettings
 from steadyvoice.storage.local import LocalStorage
 from steadyvoice.storage.verify import VerifyReport, verify_references
-from steadyvoice.voices.inspection import inspect_isolated, inspect_reference
+from steadyvoice.voices.inspection import Inspection, inspect_isolated, inspect_reference
 from steadyvoice.voices.profiles import NewVoice, VoiceService
 from steadyvoice.voices.store import VoiceStore
 
@@ -123,8 +128,11 @@ def test_verify_finds_missing_and_corrupt_references(
     path.write_bytes(path.read_bytes()[:-1] + b"\x01")
     service.reference_path(gone).unlink()
     storage = LocalStorage(settings_factory().voices_dir)
+    stray = "vp_" + "0" * 32 + "/reference.wav"  # a voice on disk with no consent record
+    storage.write_atomic(stray, reference_wav())
     report = verify_references(service.every(), storage, VerifyReport())
     assert report.checked == 3 and report.ok == 1
+    assert report.unrecorded == [f"voices/{stray}"]
     assert [line.split()[0] for line in report.corrupt] == [bad.id]
     assert [line.split()[0] for line in report.missing] == [gone.id]
     assert good.id not in " ".join(report.corrupt + report.missing)
@@ -158,3 +166,39 @@ def test_a_hanging_decoder_is_killed_at_the_timeout() -> None:
     with pytest.raises(ReferenceUnreadable, match="too long"):
         inspect_isolated(reference_wav(), limits, hang)
     assert time.monotonic() - started < 30
+
+
+def test_a_file_that_needs_too_much_memory_is_refused_not_swapped() -> None:
+    # 119 s of silence at 192 kHz: a few hundred KB as FLAC, close to a GB to analyse.
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(192_000 * 119, np.int16), 192_000, format="FLAC")
+    with pytest.raises(ReferenceUnreadable):
+        inspect_isolated(buf.getvalue(), VoiceSettings(analysis_memory_mb=512))
+    assert inspect_isolated(reference_wav(), VoiceSettings()).format == "WAV"
+
+
+def test_only_so_many_checks_run_at_once(
+    service_factory: Callable[..., VoiceService],
+) -> None:
+    service = service_factory(voices={"max_concurrent_checks": 1})
+    inside = threading.Event()
+    release = threading.Event()
+    real = service._inspect
+
+    def slow(data: bytes, limits: VoiceSettings) -> Inspection:
+        inside.set()
+        release.wait(30)
+        return real(data, limits)
+
+    service._inspect = slow
+    first = threading.Thread(target=service.create, args=(_new(),))
+    first.start()
+    try:
+        assert inside.wait(30)
+        with pytest.raises(VoiceChecksBusy) as refused:
+            service.create(_new())
+        assert refused.value.status == 503 and refused.value.details["retry_after"] > 0
+    finally:
+        release.set()
+        first.join(30)
+    assert len(service.list_voices(False, None, 10)) == 1
