@@ -61,6 +61,12 @@ class VoiceDeleted(InvalidRequest):
     code = "voice_deleted"
 
 
+class VoiceAnalysisOutdated(InvalidRequest):
+    """The profile's stored analysis predates this engine's; ``voices reanalyse`` renews it."""
+
+    code = "voice_analysis_outdated"
+
+
 class ConsentMissing(InvalidRequest):
     """A voice profile needs the speaker's consent statement."""
 

@@ -94,6 +94,11 @@ def test_voices_add_list_rm(tmp_path: Path) -> None:
     listed = _run(["voices", "list", "--json"], tmp_path)
     assert [v["voice_id"] for v in json.loads(listed.stdout)] == [voice["voice_id"]]
 
+    again = _run(["voices", "reanalyse"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["voice_id"] == voice["voice_id"]
+    assert _run(["voices", "reanalyse", "vp_none"], tmp_path).returncode == 1
+
     removed = _run(["voices", "rm", voice["voice_id"]], tmp_path)
     assert removed.returncode == 0 and json.loads(removed.stdout)["status"] == "deleted"
     assert json.loads(_run(["voices", "list", "--json"], tmp_path).stdout) == []

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from steadyvoice.engines.base import Audio, SynthesisRequest
+from steadyvoice.engines.base import Audio, SynthesisRequest, VoiceTarget
 from steadyvoice.engines.sentences import split_sentences
 from steadyvoice.errors import UnknownVoice
 from steadyvoice.settings import FakeSettings
@@ -36,6 +36,9 @@ class FakeEngine:
     def version(self, voice: str, adapted: bool = False) -> str:
         base = f"{_VERSION}+sr{self._settings.sample_rate}"
         return f"{base}+target" if adapted else base
+
+    def check_target(self, target: VoiceTarget) -> None:
+        return None
 
     def load(self) -> None:
         return None

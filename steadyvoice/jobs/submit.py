@@ -128,6 +128,7 @@ class JobService:
         """
         if self._profiles is not None and is_profile_id(voice):
             target = self._profiles.target_for(voice)
+            self._engine.check_target(target)
             base = self._engine.default_voice()
             params["base_voice"] = base
             params["voice_profile"] = {

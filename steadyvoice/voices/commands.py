@@ -35,6 +35,10 @@ def add_parser(sub: Any) -> None:
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(func=_list)
 
+    again = cmds.add_parser("reanalyse", help="renew stored analyses after an engine upgrade")
+    again.add_argument("voice_ids", nargs="*", help="profiles to renew (default: all)")
+    again.set_defaults(func=_reanalyse)
+
     rm = cmds.add_parser("rm", help="delete a profile (new jobs refuse it; history stays)")
     rm.add_argument("voice_id")
     rm.set_defaults(func=_rm)
@@ -124,6 +128,22 @@ def _list(args: argparse.Namespace) -> int:
         state = " (deleted)" if v.deleted_at else ""
         print(f"{v.id}  {v.created_at:%Y-%m-%d %H:%M}  {v.speech_seconds:5.1f}s  {v.name}{state}")
     return 0
+
+
+def _reanalyse(args: argparse.Namespace) -> int:
+    service = _service()
+    ids = args.voice_ids or [v.id for v in service.every()]
+    failed = 0
+    for voice_id in ids:
+        try:
+            voice = service.reanalyse(voice_id)
+        except (SteadyVoiceError, OSError) as exc:
+            failed += 1
+            message = exc.to_dict() if isinstance(exc, SteadyVoiceError) else str(exc)
+            print(json.dumps({"voice_id": voice_id, "error": message}), file=sys.stderr)
+            continue
+        print(json.dumps({"voice_id": voice.id, "analysis_version": voice.analysis_version}))
+    return EXIT_REFUSED if failed else 0
 
 
 def _rm(args: argparse.Namespace) -> int:

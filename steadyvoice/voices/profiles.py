@@ -181,6 +181,14 @@ class VoiceService:
         event(log, "voice.deleted", voice_id=voice_id)
         return voice
 
+    def reanalyse(self, voice_id: str) -> Voice:
+        """Analyse the stored reference again with the current code and record the result."""
+        voice = self._store.get(voice_id)
+        found = self._checked(self.reference_path(voice).read_bytes())
+        updated = self._store.set_analysis(voice_id, found.analysis, found.analysis_version)
+        event(log, "voice.reanalysed", voice_id=voice_id, analysis_version=found.analysis_version)
+        return updated
+
     def reference_path(self, voice: Voice) -> Path:
         return self._storage.path(voice.reference_name)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -59,6 +60,16 @@ class VoiceStore:
         """Every profile, deleted ones included, oldest first (for verify and backup)."""
         with self._jobs.reading() as s:
             yield from s.scalars(select(Voice).order_by(Voice.created_at, Voice.id))
+
+    def set_analysis(self, voice_id: str, analysis: dict[str, Any], version: str) -> Voice:
+        """Replace a profile's analysis (after an engine upgrade); the reference never changes."""
+        with self._jobs.session() as s:
+            s.execute(
+                update(Voice)
+                .where(Voice.id == voice_id)
+                .values(analysis=analysis, analysis_version=version)
+            )
+        return self.get(voice_id)
 
     def delete(self, voice_id: str, by: str) -> Voice:
         """Mark deleted (once; a repeat keeps the first time and actor) and return the profile."""

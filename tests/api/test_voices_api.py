@@ -304,3 +304,20 @@ def test_deleting_a_voice_refuses_new_jobs_and_keeps_history(
     failed = _run_one(client)
     assert failed["id"] == queued["id"]
     assert failed["status"] == "failed" and failed["error"]["code"] == "voice_deleted"
+
+
+def test_an_outdated_analysis_is_refused_until_reanalysed(client_factory: Any) -> None:
+    client = client_factory(engine="piper")  # piper checks the analysis scheme it adapts with
+    voice = upload(client, reference_wav()).json()
+    store = services(client).voices._store
+    current = store.get(voice["id"])
+    store.set_analysis(voice["id"], {**current.analysis, "scheme": "world-ltas-0"}, "old")
+
+    resp = client.post("/v1/jobs", json={"text": "Hello.", "voice": voice["id"]})
+    err = error_of(resp, 422, "voice_analysis_outdated")
+    assert err["scheme"] == "world-ltas-0" and "reanalyse" in err["message"]
+
+    renewed = services(client).voices.reanalyse(voice["id"])
+    assert renewed.analysis == current.analysis
+    assert renewed.analysis_version == current.analysis_version
+    assert client.post("/v1/jobs", json={"text": "Hello.", "voice": voice["id"]}).status_code == 202
