@@ -183,6 +183,12 @@ class VoiceChecksBusy(Busy):
     code = "voice_checks_busy"
 
 
+class Overloaded(Busy):
+    """Admission control: the queue cannot finish this job before its deadline (or is full)."""
+
+    code = "overloaded"
+
+
 class StoreUnavailable(SteadyVoiceError):
     """The job store cannot be reached; nothing was recorded. Safe to retry."""
 

@@ -96,6 +96,25 @@ class VoiceSettings(_Group):
         return self
 
 
+class SloSettings(_Group):
+    """The promises the SLO report measures against, and how incidents are detected."""
+
+    availability_target: float = Field(0.999, gt=0, lt=1)
+    latency_target_seconds: PositiveSeconds = 5.0
+    latency_max_chars: int = Field(200, ge=1, le=100_000)
+    window_days: int = Field(30, ge=1, le=366)
+    readiness_check_seconds: PositiveSeconds = 5.0
+
+
+class AdmissionSettings(_Group):
+    """Refusing work that cannot finish in time, instead of accepting it and timing out."""
+
+    enabled: bool = True
+    max_queue: int = Field(10_000, ge=1, le=10_000_000)
+    recent_jobs: int = Field(50, ge=1, le=10_000)
+    retry_after_seconds: int = Field(10, ge=1, le=3_600)
+
+
 class FakeSettings(_Group):
     """The ``fake`` engine used by tests and overhead benchmarks."""
 
@@ -123,6 +142,8 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     piper: PiperSettings = PiperSettings()
     voices: VoiceSettings = VoiceSettings()
+    slo: SloSettings = SloSettings()
+    admission: AdmissionSettings = AdmissionSettings()
     fake: FakeSettings = FakeSettings()
 
     @model_validator(mode="after")
@@ -152,6 +173,11 @@ class Settings(BaseSettings):
     @property
     def voices_dir(self) -> Path:
         return self.data_dir / "voices"
+
+    @property
+    def metrics_dir(self) -> Path:
+        """prometheus-client's multiprocess files: the API and its local workers share them."""
+        return self.run_dir / "metrics"
 
     @property
     def run_dir(self) -> Path:

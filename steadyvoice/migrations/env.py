@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from steadyvoice.jobs.models import Base
+from steadyvoice.observability import models as _slo_models  # noqa: F401  (registers tables)
 from steadyvoice.voices import models as _voice_models  # noqa: F401  (registers the table)
 
 connection = context.config.attributes["connection"]

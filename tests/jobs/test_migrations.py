@@ -7,6 +7,7 @@ from alembic.runtime.migration import MigrationContext
 
 from steadyvoice.jobs.models import Base
 from steadyvoice.jobs.store import JobStore
+from steadyvoice.observability import models as _slo_models  # noqa: F401
 from steadyvoice.voices import models as _voice_models  # noqa: F401
 
 
@@ -21,4 +22,4 @@ def test_migrating_twice_is_a_no_op(store: JobStore) -> None:
     store.migrate()
     store.migrate()
     with store.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0002"
+        assert MigrationContext.configure(conn).get_current_revision() == "0003"

@@ -1,0 +1,43 @@
+"""SLO bookkeeping: incidents (not ready until ready again), admission refusals, monitor beats."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from steadyvoice.jobs.models import Base, UTCDateTime
+
+
+class Incident(Base):
+    """A stretch of time the service was not ready; ``ended_at`` is null while it lasts."""
+
+    __tablename__ = "incidents"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(String(512))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    detected_by: Mapped[str] = mapped_column(String(128))
+
+
+class Refusal(Base):
+    """A job refused by admission control (503): never accepted, so never a job row."""
+
+    __tablename__ = "refusals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    reason: Mapped[str] = mapped_column(String(64))
+    chars: Mapped[int] = mapped_column(Integer)
+
+
+class MonitorBeat(Base):
+    """When each readiness monitor last ran: a gap longer than its interval was an outage."""
+
+    __tablename__ = "monitor_beats"
+
+    monitor: Mapped[str] = mapped_column(String(128), primary_key=True)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime)
