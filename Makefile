@@ -26,6 +26,7 @@ typecheck: install
 	$(BIN)/mypy
 
 pytest: install services
+	bash scripts/ensure-promtool.sh
 	$(BIN)/pytest
 
 test: lint typecheck pytest

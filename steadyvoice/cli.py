@@ -13,20 +13,33 @@ from typing import Any
 
 from steadyvoice import __version__
 from steadyvoice.errors import SteadyVoiceError
+from steadyvoice.observability import commands as slo_commands
 from steadyvoice.settings import ConfigurationError, Settings, load_settings, prepare_data_dir
 from steadyvoice.voices import commands as voices_commands
 
 EXIT_CONFIG = 2
 
 
+def _prepare_metrics_dir(settings: Settings) -> None:
+    """Empty the shared multiprocess metrics dir and point this process and its workers at it.
+
+    Must run before ``prometheus_client`` is imported: it picks its storage at import.
+    """
+    import os
+    import shutil
+
+    path = settings.metrics_dir.resolve()
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)  # inherited by the worker processes
+    if "prometheus_client" in sys.modules:
+        logging.getLogger("steadyvoice.cli").warning(
+            "prometheus_client was imported before the metrics dir was set; "
+            "this process's metrics will not be shared"
+        )
+
+
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from steadyvoice.api.app import create_app
-    from steadyvoice.jobs.store import JobStore
-    from steadyvoice.jobs.supervisor import Supervisor
-    from steadyvoice.observability.logs import configure_logging
-
     overrides: dict[str, Any] = {}
     if args.workers is not None:
         overrides["workers"] = args.workers
@@ -36,8 +49,17 @@ def _serve(args: argparse.Namespace) -> int:
     if api:
         overrides["api"] = api
     settings = load_settings(**overrides)
-    configure_logging(settings.log_level, "api")
     prepare_data_dir(settings)
+    _prepare_metrics_dir(settings)
+
+    import uvicorn
+
+    from steadyvoice.api.app import create_app
+    from steadyvoice.jobs.store import JobStore
+    from steadyvoice.jobs.supervisor import Supervisor
+    from steadyvoice.observability.logs import configure_logging
+
+    configure_logging(settings.log_level, "api")
     store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
     store.migrate()
     supervisor = Supervisor(settings, store)
@@ -188,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(func=_verify)
 
     voices_commands.add_parser(sub)
+    slo_commands.add_parser(sub)
     return parser
 
 

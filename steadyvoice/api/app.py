@@ -8,16 +8,22 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from steadyvoice import __version__
-from steadyvoice.api import health, jobs, voices
+from steadyvoice.api import health, jobs, metrics, slo, voices
 from steadyvoice.api.deps import Services
 from steadyvoice.api.errors import install_error_handlers
-from steadyvoice.api.middleware import BodyLimit, BodyLimitMiddleware, RequestIdMiddleware
+from steadyvoice.api.middleware import (
+    BodyLimit,
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    RequestIdMiddleware,
+)
 from steadyvoice.engines.registry import build_engine
 from steadyvoice.jobs.dispatch import DoorbellDispatcher
 from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.reaper import Reaper
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.jobs.submit import JobService
+from steadyvoice.observability.incidents import IncidentMonitor
 from steadyvoice.settings import Settings
 from steadyvoice.storage.local import LocalStorage
 from steadyvoice.voices.profiles import VoiceService
@@ -52,12 +58,19 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
         services.store.migrate()
         services.engine.version(services.engine.default_voice())  # hash model files now
         reaper = Reaper(services.store, DoorbellDispatcher(settings.run_dir), settings.jobs)
+        monitor = IncidentMonitor(
+            services.store,
+            settings.slo.readiness_check_seconds,
+            lambda: health.readiness(services).reasons,
+        )
         if run_reaper:
             reaper.start()
+            monitor.start()
         try:
             yield
         finally:
             reaper.stop()
+            monitor.stop()
             services.store.engine.dispose()
 
     app = FastAPI(
@@ -71,6 +84,8 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
     app.include_router(health.router)
     app.include_router(jobs.router)
     app.include_router(voices.router)
+    app.include_router(metrics.router)
+    app.include_router(slo.router)
     uploads = {
         "/v1/voices": BodyLimit(
             settings.voices.max_upload_bytes + MULTIPART_OVERHEAD,
@@ -81,4 +96,5 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
     }
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes, routes=uploads)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(MetricsMiddleware, slo=settings.slo)
     return app

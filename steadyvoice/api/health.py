@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from steadyvoice.api.deps import ServicesDep
+from steadyvoice.api.deps import Services, ServicesDep
 from steadyvoice.api.schemas import Health, Readiness
 from steadyvoice.jobs.liveness import BUSY, READY
 
@@ -18,8 +18,7 @@ def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-def readyz(services: ServicesDep) -> JSONResponse:
+def readiness(services: Services) -> Readiness:
     """Ready to take work: database reachable, an engine loaded in a live worker, disk free."""
     reasons: list[str] = []
     workers = 0
@@ -35,10 +34,16 @@ def readyz(services: ServicesDep) -> JSONResponse:
     need = services.settings.storage.min_free_disk_mb
     if free_mb < need:
         reasons.append(f"low_disk: {free_mb} MB free, {need} MB required")
-    body = Readiness(
+    return Readiness(
         status="not_ready" if reasons else "ready",
         reasons=reasons,
         workers=workers,
         free_disk_mb=free_mb,
     )
-    return JSONResponse(body.model_dump(), status_code=503 if reasons else 200)
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+def readyz(services: ServicesDep) -> JSONResponse:
+    """Ready to take work: database reachable, an engine loaded in a live worker, disk free."""
+    body = readiness(services)
+    return JSONResponse(body.model_dump(), status_code=503 if body.reasons else 200)

@@ -15,6 +15,7 @@ from steadyvoice.audio.wav import CONTENT_TYPES
 from steadyvoice.errors import AudioNotReady, InvalidRequest, OutputMissing
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.jobs.submit import JobRequest
+from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import request_id_var
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -101,4 +102,6 @@ def get_audio(job_id: str, services: ServicesDep) -> FileResponse:
 @router.post("/{job_id}/cancel", response_model=JobOut, responses=ERRORS)
 def cancel_job(job_id: str, services: ServicesDep) -> JobOut:
     """Cancel a queued or running job. Finished jobs answer 409 ``job_not_cancelable``."""
-    return JobOut.of(services.store.cancel(job_id))
+    job = services.store.cancel(job_id)
+    metrics.observe_finished(job, services.settings.slo)
+    return JobOut.of(job)

@@ -1,18 +1,23 @@
-"""Pure ASGI middleware: request ids and a hard cap on request body size."""
+"""Pure ASGI middleware: request ids, request metrics and a hard cap on request body size."""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
+import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import ClientDisconnect
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import request_id_var
+from steadyvoice.settings import SloSettings
 
 log = logging.getLogger("steadyvoice.api")
 
@@ -58,6 +63,66 @@ class RequestIdMiddleware:
                 )
         finally:
             request_id_var.reset(token)
+
+
+UNMATCHED = "unmatched"
+
+
+class MetricsMiddleware:
+    """Counts and times every request by route template (``/v1/jobs/{job_id}``), never path.
+
+    Added outermost, so it also sees answers given by other middleware (413, last-resort 500).
+    """
+
+    def __init__(self, app: ASGIApp, slo: SloSettings | None = None) -> None:
+        self.app = app
+        self._templates: list[tuple[re.Pattern[str], str]] | None = None
+        metrics.configure(slo or SloSettings())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            metrics.observe_request(
+                self.route_template(scope), scope["method"], status, time.perf_counter() - started
+            )
+
+    def route_template(self, scope: Scope) -> str:
+        """The matched route's template; for answers given before routing (413), a re-match."""
+        path = getattr(scope.get("route"), "path", None)
+        if isinstance(path, str):
+            return path
+        if self._templates is None:
+            self._templates = _compiled_templates(scope.get("app"))
+        for pattern, template in self._templates:
+            if pattern.match(scope["path"]):
+                return template
+        return UNMATCHED
+
+
+def _compiled_templates(app: object) -> list[tuple[re.Pattern[str], str]]:
+    """Every route template of the app, compiled the way Starlette matches paths."""
+    routes: Sequence[Any] = getattr(getattr(app, "router", None), "routes", ())
+    try:  # FastAPI versions with included-router contexts hide nested routes
+        from fastapi.routing import iter_route_contexts
+
+        templates = [c.path for c in iter_route_contexts(routes)]
+    except ImportError:
+        templates = [getattr(r, "path", None) for r in routes]
+    unique = dict.fromkeys(t for t in templates if isinstance(t, str))
+    return [(compile_path(t)[0], t) for t in unique]
 
 
 @dataclass(frozen=True)

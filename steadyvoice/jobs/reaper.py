@@ -8,6 +8,7 @@ import threading
 from steadyvoice.jobs.dispatch import Dispatcher
 from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.store import JobStore, ReapReport
+from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import event
 from steadyvoice.settings import JobSettings
 
@@ -32,6 +33,7 @@ class Reaper:
             event(log, "job.failed", job_id=job_id, error_code="worker_lost")
         for job_id in report.timed_out:
             event(log, "job.failed", job_id=job_id, error_code="timeout")
+        metrics.observe_finished_ids(self._store, [*report.lost, *report.timed_out])
         if self._store.has_queued():
             self._dispatcher.notify("*")
         WorkerRegistry(self._store).prune(self._settings.worker_ready_seconds * 20)

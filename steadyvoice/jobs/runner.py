@@ -11,7 +11,9 @@ from steadyvoice.engines.base import DEFAULT_SEED, Engine, SynthesisRequest, Voi
 from steadyvoice.errors import EngineError, SteadyVoiceError
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.jobs.store import Claim, JobStore, Result
+from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import event, job_context
+from steadyvoice.settings import SloSettings
 from steadyvoice.storage.local import LocalStorage
 
 log = logging.getLogger("steadyvoice.runner")
@@ -49,16 +51,20 @@ def run_claimed(
     store: JobStore,
     storage: LocalStorage,
     profiles: Profiles | None = None,
+    slo: SloSettings | None = None,
 ) -> str:
     """Run the job and record the outcome; returns the status the job ended in."""
     job = claim.job
     with job_context(job.id, job.request_id):
         event(log, "job.started", attempt=claim.attempt, worker_id=claim.worker_id)
+        metrics.observe_claimed(job, claim.attempt)
         started = time.perf_counter()
         try:
             request = request_for(claim, profiles)
             version = engine.version(request.voice, adapted=request.target is not None)
+            engine_started = time.perf_counter()
             audio = engine.synthesize(request)
+            synthesis_seconds = time.perf_counter() - engine_started
             data = encode_wav(audio.samples, audio.sample_rate)
         except SteadyVoiceError as exc:
             return _record_failure(claim, store, exc.code, exc.message)
@@ -75,6 +81,7 @@ def run_claimed(
                 audio_seconds=round(audio.duration_seconds, 3),
                 sha256=sha,
             )
+            _observe(store, job.id, slo, synthesis_seconds)
             return JobStatus.SUCCEEDED.value
         return _lost_claim(claim, store, storage)
 
@@ -82,8 +89,19 @@ def run_claimed(
 def _record_failure(claim: Claim, store: JobStore, code: str, message: str) -> str:
     if store.fail(claim, code, message):
         event(log, "job.failed", error_code=code)
+        _observe(store, claim.job.id)
         return JobStatus.FAILED.value
     return store.get(claim.job.id).status
+
+
+def _observe(
+    store: JobStore, job_id: str, slo: SloSettings | None = None, synthesis: float | None = None
+) -> None:
+    """Metrics for the final state this process just recorded; never fails the job."""
+    try:
+        metrics.observe_finished(store.get(job_id), slo, synthesis)
+    except Exception:
+        log.exception("could not record job metrics")
 
 
 def _lost_claim(claim: Claim, store: JobStore, storage: LocalStorage) -> str:

@@ -7,6 +7,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+
 from steadyvoice.engines.base import DEFAULT_SEED, Engine
 from steadyvoice.errors import (
     TextEmpty,
@@ -14,6 +16,7 @@ from steadyvoice.errors import (
     UnknownVoice,
     UnsupportedFormat,
 )
+from steadyvoice.jobs.admission import Admission
 from steadyvoice.jobs.dispatch import Dispatcher
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.runner import Profiles
@@ -55,6 +58,7 @@ class JobService:
         self._engine = engine
         self._dispatcher = dispatcher
         self._profiles = profiles
+        self._admission = Admission(settings, store)
 
     def submit(
         self,
@@ -63,8 +67,14 @@ class JobService:
         request_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> tuple[Job, bool]:
-        """Returns (job, created). A repeated idempotency key returns the first job."""
+        """Returns (job, created). A repeated idempotency key returns the first job.
+
+        Admission control runs after validation and only for new work: a repeat of an accepted
+        job is always answered, however busy the queue is.
+        """
         new = self._validate(req, requester, request_id, idempotency_key)
+        if not self._is_repeat(new):
+            self._admission.admit(len(new.text))
         job, created = self._store.create(new)
         if created:
             event(
@@ -77,6 +87,16 @@ class JobService:
             )
             self._dispatcher.notify(job.id)
         return job, created
+
+    def _is_repeat(self, new: NewJob) -> bool:
+        """True when this idempotency key already recorded a job (store.create returns it)."""
+        if new.idempotency_key is None:
+            return False
+        q = select(Job.id).where(
+            Job.requester == new.requester, Job.idempotency_key == new.idempotency_key
+        )
+        with self._store.reading() as s:
+            return s.scalar(q) is not None
 
     def _validate(
         self,

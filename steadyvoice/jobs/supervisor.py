@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from steadyvoice.jobs.liveness import local_worker_id
 from steadyvoice.jobs.store import JobStore
+from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import event
 from steadyvoice.settings import Settings
 
@@ -65,6 +66,7 @@ class Supervisor:
         if proc is None:
             if time.monotonic() >= slot.next_start:
                 slot.restarts += 1
+                metrics.count_worker_restart()
                 self._spawn(slot)
             return
         code = proc.poll()
@@ -79,6 +81,7 @@ class Supervisor:
         slot.next_start = time.monotonic() + delay
 
     def _release(self, pid: int) -> None:
+        metrics.mark_process_dead(pid)
         try:
             report = self._store.release_worker(
                 local_worker_id(pid), self._settings.jobs.max_attempts
@@ -90,6 +93,7 @@ class Supervisor:
             event(log, "job.requeued", job_id=job_id, reason="worker_died", pid=pid)
         for job_id in report.lost:
             event(log, "job.failed", job_id=job_id, error_code="worker_lost", pid=pid)
+        metrics.observe_finished_ids(self._store, report.lost)
 
     def stop(self) -> None:
         """SIGTERM every worker, wait for current jobs to finish, SIGKILL after the grace."""

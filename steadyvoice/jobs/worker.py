@@ -17,6 +17,7 @@ from steadyvoice.jobs.dispatch import Doorbell
 from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.runner import run_claimed
 from steadyvoice.jobs.store import Claim, JobStore
+from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import event
 from steadyvoice.settings import Settings
 from steadyvoice.storage.local import LocalStorage
@@ -56,6 +57,7 @@ class Worker:
         self._id = worker_id
         self._parent_pid = parent_pid
         self._state = _State()
+        metrics.configure(settings.slo)
 
     def request_stop(self, *_: object) -> None:
         """Finish the current job (if any), take no new one, then exit."""
@@ -110,7 +112,9 @@ class Worker:
         self._state.claim = claim
         self._state.status = liveness.BUSY
         try:
-            run_claimed(claim, self._engine, self._store, self._storage, self._profiles)
+            run_claimed(
+                claim, self._engine, self._store, self._storage, self._profiles, self._settings.slo
+            )
         finally:
             self._state.claim = None
             self._state.jobs_done += 1
@@ -118,6 +122,7 @@ class Worker:
                 self._state.status = liveness.READY
 
     def _beat(self) -> None:
+        metrics.set_process_memory("worker")
         claim = self._state.claim
         self._registry.beat(
             self._id,

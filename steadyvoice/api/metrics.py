@@ -1,0 +1,135 @@
+"""``GET /metrics``: Prometheus text format, plus gauges read from the store and disk at scrape."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from steadyvoice.api.deps import Services, get_services
+from steadyvoice.api.health import readiness
+from steadyvoice.jobs.states import JobStatus
+from steadyvoice.observability import metrics
+
+router = APIRouter(tags=["metrics"])
+
+OUTPUTS_CACHE_SECONDS = 10.0
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics_endpoint(request: Request) -> Response:
+    """Every metric in docs/metrics.md, from this process and (under ``serve``) its workers."""
+    services = get_services(request)
+    state = request.app.state
+    collector: StoreCollector | None = getattr(state, "metrics_collector", None)
+    if collector is None:
+        collector = state.metrics_collector = StoreCollector(services)
+    metrics.set_process_memory("api")
+    registry = CollectorRegistry()
+    path = metrics.multiprocess_dir()
+    if path is not None:
+        MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
+    else:
+        registry.register(_Forward(metrics.REGISTRY))
+    registry.register(collector)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _Forward(Collector):
+    """This process's own metric objects (single-process mode)."""
+
+    def __init__(self, source: CollectorRegistry) -> None:
+        self._source = source
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._source.collect()
+
+
+class _OutputTotals:
+    """Files and bytes under the outputs dir, walked at most once per ``ttl`` seconds."""
+
+    def __init__(self, root: Path, ttl: float | None = None) -> None:
+        self._root = root
+        self._ttl = OUTPUTS_CACHE_SECONDS if ttl is None else ttl
+        self._lock = threading.Lock()
+        self._at = -self._ttl
+        self._value = (0, 0)
+
+    def get(self) -> tuple[int, int]:
+        with self._lock:
+            now = time.monotonic()
+            if now - self._at >= self._ttl:
+                self._value = _walk(self._root)
+                self._at = now
+            return self._value
+
+
+def _walk(root: Path) -> tuple[int, int]:
+    files = size = 0
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            try:
+                size += os.stat(os.path.join(folder, name)).st_size
+            except OSError:  # removed while we walked
+                continue
+            files += 1
+    return files, size
+
+
+class StoreCollector(Collector):
+    """Gauges read at scrape time: queue depth, workers, readiness, outputs and free disk."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._outputs = _OutputTotals(services.settings.outputs_dir)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._queue()
+        yield from self._workers()
+        ready = readiness(self._services)
+        yield _gauge(
+            "steadyvoice_ready", "1 while /readyz would answer 200.", 0 if ready.reasons else 1
+        )
+        files, size = self._outputs.get()
+        yield _gauge("steadyvoice_output_files", "Files under data/outputs/.", files)
+        yield _gauge("steadyvoice_output_bytes", "Bytes under data/outputs/.", size)
+        yield _gauge(
+            "steadyvoice_disk_free_bytes",
+            "Free space on the data dir's disk.",
+            self._services.storage.free_bytes(),
+        )
+
+    def _queue(self) -> Iterator[Metric]:
+        try:
+            counts = self._services.store.count_by_status()
+        except Exception:  # noqa: BLE001 - store down: no value, readiness says why
+            return
+        yield _gauge(
+            "steadyvoice_queue_depth", "Jobs queued now.", counts.get(JobStatus.QUEUED.value, 0)
+        )
+
+    def _workers(self) -> Iterator[Metric]:
+        services = self._services
+        try:
+            live = services.workers.live(services.settings.jobs.worker_ready_seconds)
+        except Exception:  # noqa: BLE001 - store down: no value
+            return
+        family = GaugeMetricFamily(
+            "steadyvoice_workers", "Live workers by state (from heartbeats).", labels=["state"]
+        )
+        for state in metrics.WORKER_STATES:
+            family.add_metric([state], sum(1 for w in live if w.state == state))
+        yield family
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)

@@ -1,0 +1,155 @@
+"""Admission control: refuse a job the queue cannot finish before its deadline (or a full queue).
+
+The estimate comes from the job table alone, so every API process reaches the same answer:
+
+- ``ahead``: jobs queued or running (a running job still occupies a worker; counting it whole
+  is pessimistic by half a synthesis on average, which is the safe side),
+- ``mean``: the mean synthesis time (``finished_at - started_at``) of the ``recent_jobs`` most
+  recently created succeeded jobs, cached for ``MEAN_CACHE_SECONDS``,
+- ``workers``: live workers that are ready or busy (at least 1, to avoid dividing by zero),
+
+``estimated = ahead * mean / workers + mean`` (the wait, then this job's own synthesis). A job is
+refused when ``queued >= max_queue`` (``queue_full``) or, once there is any history, when
+``estimated > jobs.deadline_seconds`` (``deadline``). A refusal never creates a job row; it is
+recorded in ``refusals`` for the SLO report.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from steadyvoice.errors import Overloaded
+from steadyvoice.jobs.liveness import BUSY, READY, WorkerRegistry
+from steadyvoice.jobs.models import Job, utcnow
+from steadyvoice.jobs.states import JobStatus
+from steadyvoice.jobs.store import JobStore
+from steadyvoice.observability.logs import event
+from steadyvoice.observability.models import Refusal
+from steadyvoice.settings import Settings
+
+log = logging.getLogger("steadyvoice.admission")
+
+MEAN_CACHE_SECONDS = 1.0
+QUEUE_FULL = "queue_full"
+DEADLINE = "deadline"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What admission saw: the queue, the recent synthesis time and the workers draining it."""
+
+    queued: int
+    running: int
+    mean_seconds: float | None
+    workers: int
+
+    @property
+    def completion_seconds(self) -> float | None:
+        """Seconds until a job submitted now would finish; None without any history."""
+        if self.mean_seconds is None:
+            return None
+        ahead = self.queued + self.running
+        return ahead * self.mean_seconds / self.workers + self.mean_seconds
+
+
+class Admission:
+    """Decides, before a job is recorded, whether the service can finish it in time."""
+
+    def __init__(self, settings: Settings, store: JobStore) -> None:
+        self._settings = settings
+        self._store = store
+        self._workers = WorkerRegistry(store)
+        self._lock = threading.Lock()
+        self._mean: tuple[float, float | None] | None = None  # (monotonic time, mean)
+
+    def admit(self, chars: int) -> None:
+        """Return if the job may be accepted; raise ``Overloaded`` (503) and record it if not."""
+        cfg = self._settings.admission
+        if not cfg.enabled:
+            return
+        est = self.estimate()
+        deadline = self._settings.jobs.deadline_seconds
+        completion = est.completion_seconds
+        if est.queued >= cfg.max_queue:
+            self._refuse(QUEUE_FULL, chars, completion, cfg.retry_after_seconds)
+        if completion is not None and completion > deadline:
+            retry = max(cfg.retry_after_seconds, math.ceil(completion - deadline))
+            self._refuse(DEADLINE, chars, completion, retry)
+
+    def estimate(self) -> Estimate:
+        """The current queue, mean synthesis time and worker count (a few indexed queries)."""
+        wanted = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
+        with self._store.reading() as s:
+            rows = s.execute(
+                select(Job.status, func.count()).where(Job.status.in_(wanted)).group_by(Job.status)
+            ).all()
+        counts = {str(status): int(n) for status, n in rows}
+        live = self._workers.live(self._settings.jobs.worker_ready_seconds)
+        workers = sum(1 for w in live if w.state in (READY, BUSY))
+        return Estimate(
+            queued=counts.get(JobStatus.QUEUED.value, 0),
+            running=counts.get(JobStatus.RUNNING.value, 0),
+            mean_seconds=self._mean_synthesis(),
+            workers=max(1, workers),
+        )
+
+    def _mean_synthesis(self) -> float | None:
+        """Mean synthesis seconds of the recent succeeded jobs, cached briefly."""
+        now = time.monotonic()
+        with self._lock:
+            if self._mean is not None and now - self._mean[0] < MEAN_CACHE_SECONDS:
+                return self._mean[1]
+        q = (
+            select(Job.started_at, Job.finished_at)
+            .where(Job.status == JobStatus.SUCCEEDED.value)
+            .order_by(Job.created_at.desc())
+            .limit(self._settings.admission.recent_jobs)
+        )
+        with self._store.reading() as s:
+            rows = s.execute(q).all()
+        spans = [(end - start).total_seconds() for start, end in rows if start and end]
+        mean = sum(spans) / len(spans) if spans else None
+        with self._lock:
+            self._mean = (now, mean)
+        return mean
+
+    def _refuse(self, reason: str, chars: int, estimated: float | None, retry: int) -> None:
+        deadline = self._settings.jobs.deadline_seconds
+        est = None if estimated is None else round(estimated, 3)
+        event(log, "job.refused", reason=reason, text_chars=chars, estimated_seconds=est)
+        try:
+            with self._store.session() as s:
+                s.add(Refusal(at=utcnow(), reason=reason, chars=chars))
+        except Exception:
+            log.exception("could not record the refusal")
+        _observe_refused(reason)
+        why = (
+            "the queue is full"
+            if reason == QUEUE_FULL
+            else f"the queue cannot finish this job within its {deadline:g} s deadline"
+        )
+        raise Overloaded(
+            f"{why}; retry after {retry} s",
+            reason=reason,
+            estimated_seconds=est,
+            deadline_seconds=deadline,
+            retry_after=retry,
+        )
+
+
+def _observe_refused(reason: str) -> None:
+    """Count the refusal in Prometheus metrics when that module is installed."""
+    try:
+        metrics = importlib.import_module("steadyvoice.observability.metrics")
+    except ImportError:
+        return
+    observe = getattr(metrics, "observe_refused", None)
+    if callable(observe):
+        observe(reason)

@@ -1,0 +1,52 @@
+"""``steadyvoice slo report [--window 30d] [--json]``: the SLO report from the job store."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from steadyvoice.settings import load_settings, prepare_data_dir
+
+
+def _window(text: str) -> timedelta:
+    from steadyvoice.observability.slo_stats import parse_window
+
+    try:
+        return parse_window(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``slo`` command group on the top-level subparsers."""
+    slo = sub.add_parser("slo", help="service level objectives: report")
+    cmds = slo.add_subparsers(dest="slo_command", required=True)
+    report = cmds.add_parser("report", help="availability, latency, budgets, incidents, per day")
+    report.add_argument(
+        "--window",
+        type=_window,
+        help="how far back from now: 30d, 12h or 90m (default STEADYVOICE_SLO__WINDOW_DAYS)",
+    )
+    report.add_argument("--json", action="store_true", help="the full report as JSON")
+    report.set_defaults(func=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from steadyvoice.jobs.store import JobStore
+    from steadyvoice.observability.slo import build_report
+    from steadyvoice.observability.slo_render import render
+
+    settings = load_settings()
+    prepare_data_dir(settings)
+    store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
+    try:
+        store.migrate()
+        window = args.window or timedelta(days=settings.slo.window_days)
+        report = build_report(store, settings.slo, window, datetime.now(UTC))
+    finally:
+        store.engine.dispose()
+    print(report.model_dump_json(indent=2) if args.json else render(report), end="")
+    if args.json:
+        print()
+    return 0

@@ -1,0 +1,181 @@
+"""Admission control: refuse work the queue cannot finish in time, and say when to come back."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from factories import new_job  # type: ignore[import-not-found]
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+
+from steadyvoice.api.app import create_app
+from steadyvoice.jobs.models import Job
+from steadyvoice.jobs.store import JobStore, Result
+from steadyvoice.observability.models import Refusal
+from steadyvoice.settings import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
+from processes import Service, free_port, poll  # type: ignore[import-not-found]
+
+RESULT = Result("fake-1", 16_000, 1.0, "0" * 64, 100)
+
+
+@pytest.fixture
+def api(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
+    """In-process API clients (no workers, no background threads)."""
+    started: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        client = TestClient(create_app(settings_factory(**overrides), run_reaper=False))
+        client.__enter__()
+        started.append(client)
+        return client
+
+    yield make
+    for client in started:
+        client.__exit__(None, None, None)
+
+
+def _store(client: TestClient) -> JobStore:
+    store: JobStore = client.app.state.services.store  # type: ignore[attr-defined]
+    return store
+
+
+def _history(store: JobStore, seconds: float, count: int = 3) -> None:
+    """Succeeded jobs whose synthesis took ``seconds`` each."""
+    for i in range(count):
+        store.create(new_job(f"History job {i}."))
+        claim = store.claim("w:1", 30)
+        assert claim is not None and store.complete(claim, RESULT)
+        with store.session() as s:
+            job = s.get(Job, claim.job.id)
+            assert job is not None and job.finished_at is not None
+            s.execute(
+                update(Job)
+                .where(Job.id == job.id)
+                .values(started_at=job.finished_at - timedelta(seconds=seconds))
+            )
+
+
+def _refusals(store: JobStore) -> list[tuple[str, int]]:
+    with store.reading() as s:
+        return [(r.reason, r.chars) for r in s.scalars(select(Refusal).order_by(Refusal.id))]
+
+
+def test_deadline_refusal_says_why_and_when_to_retry(api: Callable[..., TestClient]) -> None:
+    client = api(jobs={"deadline_seconds": 5})
+    store = _store(client)
+    _history(store, seconds=2.0)
+    first = client.post("/v1/jobs", json={"text": "One."}, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == 202  # nothing ahead: 2 s
+    assert client.post("/v1/jobs", json={"text": "Two."}).status_code == 202  # 1 ahead: 4 s
+    r = client.post("/v1/jobs", json={"text": "Three."})  # 2 ahead: 6 s > 5 s
+    assert r.status_code == 503, r.text
+    err = r.json()["error"]
+    assert err["code"] == "overloaded" and err["reason"] == "deadline"
+    assert err["estimated_seconds"] == pytest.approx(6.0, abs=0.01)
+    assert err["deadline_seconds"] == 5
+    assert r.headers["Retry-After"] == str(err["retry_after"]) == "10"
+    assert _refusals(store) == [("deadline", len("Three."))]
+    # A repeat of an accepted job is answered, not refused.
+    again = client.post("/v1/jobs", json={"text": "One."}, headers={"Idempotency-Key": "k1"})
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    # Invalid requests stay 422: validation comes first.
+    assert client.post("/v1/jobs", json={"text": " "}).status_code == 422
+    assert len(_refusals(store)) == 1
+
+
+def test_retry_after_grows_with_the_backlog(api: Callable[..., TestClient]) -> None:
+    client = api(jobs={"deadline_seconds": 5}, admission={"retry_after_seconds": 1})
+    store = _store(client)
+    _history(store, seconds=2.0)
+    for i in range(4):
+        store.create(new_job(f"Backlog {i}."))
+    r = client.post("/v1/jobs", json={"text": "Late."})  # 4 ahead: 10 s, 5 s over
+    assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+
+
+def test_full_queue_is_refused_even_without_history(api: Callable[..., TestClient]) -> None:
+    client = api(admission={"max_queue": 2, "retry_after_seconds": 7})
+    for i in range(2):
+        assert client.post("/v1/jobs", json={"text": f"Job {i}."}).status_code == 202
+    r = client.post("/v1/jobs", json={"text": "One too many."})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "7"
+    assert r.json()["error"]["reason"] == "queue_full"
+    assert _refusals(_store(client)) == [("queue_full", len("One too many."))]
+
+
+def test_disabled_admission_never_refuses(api: Callable[..., TestClient]) -> None:
+    client = api(jobs={"deadline_seconds": 1}, admission={"enabled": False, "max_queue": 1})
+    _history(_store(client), seconds=5.0)
+    for i in range(3):
+        assert client.post("/v1/jobs", json={"text": f"Job {i}."}).status_code == 202
+    assert _refusals(_store(client)) == []
+
+
+# --- a real service under load -------------------------------------------------------------
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+    """``steadyvoice serve`` with the fake engine; stopped at the end of the test."""
+    started: list[Service] = []
+
+    def start(**values: str) -> Service:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("STEADYVOICE_")}
+        port = free_port()
+        env |= {
+            "STEADYVOICE_DATA_DIR": str(tmp_path / "data"),
+            "STEADYVOICE_ENGINE": "fake",
+            "STEADYVOICE_API__PORT": str(port),
+            "STEADYVOICE_JOBS__POLL_INTERVAL_SECONDS": "0.2",
+        }
+        env |= {f"STEADYVOICE_{k.upper()}": v for k, v in values.items()}
+        svc = Service(env, tmp_path / f"serve-{len(started)}.log", port, [])
+        svc.start()
+        started.append(svc)
+        svc.wait_up()
+        svc.wait_ready()
+        return svc
+
+    yield start
+    for svc in started:
+        svc.stop()
+
+
+def test_slow_engine_refuses_new_jobs_and_finishes_the_accepted_ones(
+    serve: Callable[..., Service], tmp_path: Path
+) -> None:
+    svc = serve(workers="1", fake__seconds_per_char="0.02", jobs__deadline_seconds="6.5")
+    history = svc.submit("H" * 99 + ".")  # 100 characters: about 2 s of synthesis
+    assert svc.wait_job(history["id"], timeout=60)["status"] == "succeeded"
+    accepted: list[str] = []
+    refused: list[Any] = []
+    for i in range(8):
+        r = svc.http.post("/v1/jobs", json={"text": f"Job {i}: " + "x" * 40 + "."})
+        if r.status_code == 202:
+            accepted.append(r.json()["id"])
+        else:
+            refused.append(r)
+    # History says ~2 s per job, deadline 6.5 s: two queued ahead is the most that fits.
+    assert 1 <= len(accepted) <= 3, (len(accepted), [r.text for r in refused])
+    assert refused, "the queue cannot finish all of these in time"
+    for r in refused:
+        assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 10
+        err = r.json()["error"]
+        assert err["code"] == "overloaded" and err["reason"] == "deadline"
+        assert err["estimated_seconds"] > err["deadline_seconds"] == 6.5
+    for job_id in accepted:
+        assert svc.wait_job(job_id, timeout=60)["status"] == "succeeded"
+    store = JobStore.from_url(f"sqlite:///{(tmp_path / 'data').resolve() / 'steadyvoice.db'}")
+    try:
+        rows = poll(lambda: _refusals(store), 10, "refusal rows")
+    finally:
+        store.engine.dispose()
+    assert [reason for reason, _ in rows] == ["deadline"] * len(refused)
