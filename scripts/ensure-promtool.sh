@@ -9,14 +9,12 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq
   # The package would start a Prometheus server where an init system runs: policy-rc.d stops
   # that for the duration of the install (only if no policy is already in place).
-  policy=/usr/sbin/policy-rc.d created_policy=0
+  policy=/usr/sbin/policy-rc.d
   if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT  # also when the install is interrupted
   fi
-  status=0
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus || status=$?
-  if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi
-  [ "$status" = 0 ] || exit "$status"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus
   command -v promtool >/dev/null 2>&1 || { echo "ensure-promtool: promtool still missing" >&2; exit 1; }
 else
   echo "ensure-promtool: promtool is missing; install it with: sudo apt-get install -y prometheus" >&2

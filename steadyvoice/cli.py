@@ -21,14 +21,14 @@ EXIT_CONFIG = 2
 
 
 def _prepare_metrics_dir(settings: Settings) -> None:
-    """Empty the shared multiprocess metrics dir and point this process and its workers at it.
+    """Empty this instance's host-local multiprocess metrics dir; point it and its workers there.
 
     Must run before ``prometheus_client`` is imported: it picks its storage at import.
     """
     import os
     import shutil
 
-    path = settings.metrics_dir.resolve()
+    path = settings.resolved_metrics_dir.resolve()
     shutil.rmtree(path, ignore_errors=True)
     path.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)  # inherited by the worker processes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -134,6 +135,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     database_url: str | None = None
+    metrics_dir: Path | None = None
     engine: Literal["piper", "fake"] = "piper"
     workers: int = Field(1, ge=0, le=64)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -175,9 +177,15 @@ class Settings(BaseSettings):
         return self.data_dir / "voices"
 
     @property
-    def metrics_dir(self) -> Path:
-        """prometheus-client's multiprocess files: the API and its local workers share them."""
-        return self.run_dir / "metrics"
+    def resolved_metrics_dir(self) -> Path:
+        """prometheus-client's multiprocess files: the API and its local workers share them.
+
+        Host-local and per instance (never under the data dir, which may be a shared mount in
+        distributed mode): ``metrics_dir``, else ``<tempdir>/steadyvoice-metrics-<api port>``.
+        """
+        if self.metrics_dir is not None:
+            return self.metrics_dir
+        return Path(tempfile.gettempdir()) / f"steadyvoice-metrics-{self.api.port}"
 
     @property
     def run_dir(self) -> Path:

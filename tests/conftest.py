@@ -8,6 +8,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+# `steadyvoice serve` exports PROMETHEUS_MULTIPROC_DIR to its children; prometheus_client picks
+# its storage when first imported, so a value inherited from the shell (or a serve under test)
+# must be gone before any test imports it, or in-process metrics would go to stray files.
+os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
 import psycopg
 import pytest
 

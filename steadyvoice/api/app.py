@@ -23,6 +23,7 @@ from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.reaper import Reaper
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.jobs.submit import JobService
+from steadyvoice.observability import metrics as metric_hooks
 from steadyvoice.observability.incidents import IncidentMonitor
 from steadyvoice.settings import Settings
 from steadyvoice.storage.local import LocalStorage
@@ -57,6 +58,7 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.store.migrate()
         services.engine.version(services.engine.default_voice())  # hash model files now
+        metric_hooks.precreate_series()
         reaper = Reaper(services.store, DoorbellDispatcher(settings.run_dir), settings.jobs)
         monitor = IncidentMonitor(
             services.store,
@@ -71,6 +73,8 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
         finally:
             reaper.stop()
             monitor.stop()
+            services.jobs.close()
+            metrics.close(app)
             services.store.engine.dispose()
 
     app = FastAPI(

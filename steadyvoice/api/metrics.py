@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
@@ -20,9 +21,15 @@ from steadyvoice.api.health import readiness
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.observability import metrics
 
+log = logging.getLogger("steadyvoice.metrics")
 router = APIRouter(tags=["metrics"])
 
-OUTPUTS_CACHE_SECONDS = 10.0
+# The outputs tree is walked by a background thread, at most this often (a walk of a large tree
+# can take long; a scrape never waits for one once a first value exists).
+OUTPUTS_SCAN_SECONDS = 60.0
+# How long the very first scrape waits for the first walk; after that the output gauges are left
+# out of that scrape (absent, not a misleading 0) until the walk finishes.
+OUTPUTS_FIRST_WAIT_SECONDS = 5.0
 
 
 @router.get("/metrics", include_in_schema=False)
@@ -44,6 +51,13 @@ def metrics_endpoint(request: Request) -> Response:
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+def close(app: FastAPI) -> None:
+    """Stop the app's background outputs scan, if a scrape started one."""
+    collector: StoreCollector | None = getattr(app.state, "metrics_collector", None)
+    if collector is not None:
+        collector.close()
+
+
 class _Forward(Collector):
     """This process's own metric objects (single-process mode)."""
 
@@ -55,22 +69,46 @@ class _Forward(Collector):
 
 
 class _OutputTotals:
-    """Files and bytes under the outputs dir, walked at most once per ``ttl`` seconds."""
+    """Files and bytes under the outputs dir, walked by a daemon thread started on first use."""
 
-    def __init__(self, root: Path, ttl: float | None = None) -> None:
+    def __init__(self, root: Path, interval: float | None = None) -> None:
         self._root = root
-        self._ttl = OUTPUTS_CACHE_SECONDS if ttl is None else ttl
+        self._interval = OUTPUTS_SCAN_SECONDS if interval is None else interval
         self._lock = threading.Lock()
-        self._at = -self._ttl
-        self._value = (0, 0)
+        self._value: tuple[int, int] | None = None
+        self._at = 0.0
+        self._first = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def get(self) -> tuple[int, int]:
+    def get(self) -> tuple[int, int, float] | None:
+        """``(files, bytes, age of the walk in seconds)``, or None before the first walk ends."""
         with self._lock:
-            now = time.monotonic()
-            if now - self._at >= self._ttl:
-                self._value = _walk(self._root)
-                self._at = now
-            return self._value
+            first = self._thread is None
+            if first:
+                self._thread = threading.Thread(target=self._loop, name="outputs-scan", daemon=True)
+                self._thread.start()
+        if first:  # only the scrape that started the walk waits for it, and briefly
+            self._first.wait(OUTPUTS_FIRST_WAIT_SECONDS)
+        with self._lock:
+            if self._value is None:
+                return None
+            return (*self._value, time.monotonic() - self._at)
+
+    def close(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                value = _walk(self._root)
+            except Exception:  # keep the last value, try again next round
+                log.exception("could not walk %s", self._root)
+            else:
+                with self._lock:
+                    self._value, self._at = value, time.monotonic()
+                self._first.set()
+            self._stop.wait(self._interval)
 
 
 def _walk(root: Path) -> tuple[int, int]:
@@ -99,13 +137,27 @@ class StoreCollector(Collector):
         yield _gauge(
             "steadyvoice_ready", "1 while /readyz would answer 200.", 0 if ready.reasons else 1
         )
-        files, size = self._outputs.get()
-        yield _gauge("steadyvoice_output_files", "Files under data/outputs/.", files)
-        yield _gauge("steadyvoice_output_bytes", "Bytes under data/outputs/.", size)
+        yield from self._output_totals()
         yield _gauge(
             "steadyvoice_disk_free_bytes",
             "Free space on the data dir's disk.",
             self._services.storage.free_bytes(),
+        )
+
+    def close(self) -> None:
+        self._outputs.close()
+
+    def _output_totals(self) -> Iterator[Metric]:
+        totals = self._outputs.get()
+        if totals is None:  # the first walk is still running
+            return
+        files, size, age = totals
+        yield _gauge("steadyvoice_output_files", "Files under data/outputs/.", files)
+        yield _gauge("steadyvoice_output_bytes", "Bytes under data/outputs/.", size)
+        yield _gauge(
+            "steadyvoice_output_scan_age_seconds",
+            "Age of the outputs walk behind the two gauges above.",
+            age,
         )
 
     def _queue(self) -> Iterator[Metric]:

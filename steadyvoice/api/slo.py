@@ -22,7 +22,11 @@ def slo_report(
     services: ServicesDep,
     window: Annotated[
         str | None,
-        Query(max_length=16, description="How far back from now: 30d, 12h or 90m."),
+        Query(max_length=16, description="How far back from the end: 30d, 12h or 90m."),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        Query(description="End of the window (ISO 8601 with a time zone); default now."),
     ] = None,
 ) -> SloReport:
     """Availability, latency percentiles, error budgets, incidents and a per-day table.
@@ -37,4 +41,7 @@ def slo_report(
             span = parse_window(window)
         except ValueError as exc:
             raise InvalidRequest(str(exc), field="window") from exc
-    return build_report(services.store, settings, span, datetime.now(UTC))
+    now = datetime.now(UTC)
+    if end is not None and (end.tzinfo is None or end > now):
+        raise InvalidRequest("end needs a time zone and must not be in the future", field="end")
+    return build_report(services.store, settings, span, end or now)

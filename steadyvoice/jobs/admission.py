@@ -10,8 +10,15 @@ The estimate comes from the job table alone, so every API process reaches the sa
 
 ``estimated = ahead * mean / workers + mean`` (the wait, then this job's own synthesis). A job is
 refused when ``queued >= max_queue`` (``queue_full``) or, once there is any history, when
-``estimated > jobs.deadline_seconds`` (``deadline``). A refusal never creates a job row; it is
-recorded in ``refusals`` for the SLO report.
+``estimated > jobs.deadline_seconds`` (``deadline``) -- but never on ``deadline`` while
+``ahead < workers``: a worker is (or is about to be) free, so waiting would not help, and
+refusing would lock admission out for good (no new job, so the mean never changes).
+
+A refusal never creates a job row. Refusals are counted in memory per reason and written to
+``refusals`` (one row per reason with its ``count``) at most once per ``FLUSH_SECONDS``: the first
+refusal after a quiet second is written at once, later ones within the second by a timer when
+it is up (and at API shutdown), so a retry storm costs one write per second, not one per
+request. A crash loses at most the last second of refusal counts.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -37,6 +45,7 @@ from steadyvoice.settings import Settings
 log = logging.getLogger("steadyvoice.admission")
 
 MEAN_CACHE_SECONDS = 1.0
+FLUSH_SECONDS = 1.0
 QUEUE_FULL = "queue_full"
 DEADLINE = "deadline"
 
@@ -49,6 +58,11 @@ class Estimate:
     running: int
     mean_seconds: float | None
     workers: int
+
+    @property
+    def worker_free(self) -> bool:
+        """A worker is (or will be at once) free: fewer jobs ahead than live workers."""
+        return self.queued + self.running < self.workers
 
     @property
     def completion_seconds(self) -> float | None:
@@ -68,6 +82,7 @@ class Admission:
         self._workers = WorkerRegistry(store)
         self._lock = threading.Lock()
         self._mean: tuple[float, float | None] | None = None  # (monotonic time, mean)
+        self.refusals = RefusalLog(store)
 
     def admit(self, chars: int) -> None:
         """Return if the job may be accepted; raise ``Overloaded`` (503) and record it if not."""
@@ -79,7 +94,7 @@ class Admission:
         completion = est.completion_seconds
         if est.queued >= cfg.max_queue:
             self._refuse(QUEUE_FULL, chars, completion, cfg.retry_after_seconds)
-        if completion is not None and completion > deadline:
+        if completion is not None and completion > deadline and not est.worker_free:
             retry = max(cfg.retry_after_seconds, math.ceil(completion - deadline))
             self._refuse(DEADLINE, chars, completion, retry)
 
@@ -124,11 +139,7 @@ class Admission:
         deadline = self._settings.jobs.deadline_seconds
         est = None if estimated is None else round(estimated, 3)
         event(log, "job.refused", reason=reason, text_chars=chars, estimated_seconds=est)
-        try:
-            with self._store.session() as s:
-                s.add(Refusal(at=utcnow(), reason=reason, chars=chars))
-        except Exception:
-            log.exception("could not record the refusal")
+        self.refusals.add(reason, chars)
         _observe_refused(reason)
         why = (
             "the queue is full"
@@ -142,6 +153,71 @@ class Admission:
             deadline_seconds=deadline,
             retry_after=retry,
         )
+
+
+class RefusalLog:
+    """Refusal counts per reason, kept in memory and written at most once per ``flush_seconds``.
+
+    Thread-safe. ``add`` writes at once when the last write is ``flush_seconds`` old, otherwise
+    arms a timer that writes when it is; ``close`` (API shutdown) writes what is left. Counts
+    that cannot be written (database down) are kept for the next write.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        flush_seconds: float = FLUSH_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._every = flush_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[int, int]] = {}  # reason -> (count, chars)
+        self._flushed_at = -math.inf
+        self._timer: threading.Timer | None = None
+
+    def add(self, reason: str, chars: int) -> None:
+        """Count one refusal; write the counts if the last write is a second old."""
+        with self._lock:
+            count, total = self._pending.get(reason, (0, 0))
+            self._pending[reason] = (count + 1, total + chars)
+            wait = self._flushed_at + self._every - self._clock()
+            if wait > 0 and self._timer is None:
+                self._timer = threading.Timer(wait, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
+        if wait <= 0:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every counted refusal now: one row per reason."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            self._flushed_at = self._clock()
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        if not pending:
+            return
+        at = utcnow()
+        rows = [Refusal(at=at, reason=r, count=n, chars=c) for r, (n, c) in pending.items()]
+        try:
+            with self._store.session() as s:
+                s.add_all(rows)
+        except Exception:
+            log.exception("could not record %d refusals", sum(n for n, _ in pending.values()))
+            self._keep(pending)
+
+    def _keep(self, pending: dict[str, tuple[int, int]]) -> None:
+        with self._lock:
+            for reason, (n, c) in pending.items():
+                count, total = self._pending.get(reason, (0, 0))
+                self._pending[reason] = (count + n, total + c)
+
+    def close(self) -> None:
+        """Write what is left (API shutdown)."""
+        self.flush()
 
 
 def _observe_refused(reason: str) -> None:

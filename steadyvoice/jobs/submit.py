@@ -60,6 +60,10 @@ class JobService:
         self._profiles = profiles
         self._admission = Admission(settings, store)
 
+    def close(self) -> None:
+        """Write what is still buffered (refusal counts); call at API shutdown."""
+        self._admission.refusals.close()
+
     def submit(
         self,
         req: JobRequest,

@@ -83,6 +83,7 @@ class Worker:
             if not self._state.stop.is_set():
                 self._state.status = liveness.READY
             self._beat()
+            metrics.set_process_memory("worker")
             event(log, "worker.ready", worker_id=self._id, engine=self._engine.name)
             self._serve(doorbell)
         finally:
@@ -122,7 +123,6 @@ class Worker:
                 self._state.status = liveness.READY
 
     def _beat(self) -> None:
-        metrics.set_process_memory("worker")
         claim = self._state.claim
         self._registry.beat(
             self._id,
@@ -144,5 +144,6 @@ class Worker:
                     claim, self._settings.jobs.lease_seconds
                 ):
                     event(log, "job.lease_lost", job_id=claim.job.id)
+                metrics.set_process_memory("worker")  # after the lease is safe; never raises
             except Exception:
                 log.exception("heartbeat failed")

@@ -1,4 +1,4 @@
-"""``steadyvoice slo report [--window 30d] [--json]``: the SLO report from the job store."""
+"""``steadyvoice slo report [--window 30d] [--end TIME] [--json]``: the SLO report."""
 
 from __future__ import annotations
 
@@ -18,6 +18,18 @@ def _window(text: str) -> timedelta:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _end(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"end must be an ISO 8601 time with a time zone, e.g. 2026-11-01T00:00Z; got {text!r}"
+        ) from None
+    if when.tzinfo is None:
+        raise argparse.ArgumentTypeError("end needs a time zone, e.g. 2026-11-01T00:00Z")
+    return when.astimezone(UTC)
+
+
 def add_parser(sub: Any) -> None:
     """Register the ``slo`` command group on the top-level subparsers."""
     slo = sub.add_parser("slo", help="service level objectives: report")
@@ -27,6 +39,11 @@ def add_parser(sub: Any) -> None:
         "--window",
         type=_window,
         help="how far back from now: 30d, 12h or 90m (default STEADYVOICE_SLO__WINDOW_DAYS)",
+    )
+    report.add_argument(
+        "--end",
+        type=_end,
+        help="end of the window instead of now, e.g. 2026-12-01T00:00Z for November's report",
     )
     report.add_argument("--json", action="store_true", help="the full report as JSON")
     report.set_defaults(func=_report)
@@ -43,7 +60,8 @@ def _report(args: argparse.Namespace) -> int:
     try:
         store.migrate()
         window = args.window or timedelta(days=settings.slo.window_days)
-        report = build_report(store, settings.slo, window, datetime.now(UTC))
+        end = args.end or datetime.now(UTC)
+        report = build_report(store, settings.slo, window, end)
     finally:
         store.engine.dispose()
     print(report.model_dump_json(indent=2) if args.json else render(report), end="")

@@ -19,10 +19,15 @@ Rules, shared by every API process (there is no leader):
   answers again, closing it in the same transaction if the service is ready by then. If several
   processes remember the same outage, the first to write wins; the others see an incident that
   ended after their remembered start and drop theirs.
-- **The whole service was down** (killed, host rebooted): every round also upserts
+- **The whole service was down** (killed, host rebooted, restarted): every round also upserts
   ``monitor_beats``. On its first successful round a monitor looks at the newest beat of *any*
-  monitor; if it is older than ``3 * interval`` and no incident is open, it records
-  ``service_down`` from that beat, closed when the service is ready.
+  monitor; if it is older than ``1.5 * interval`` (a live monitor beats every interval, so
+  half an interval of slack) and no incident is open, it records ``service_down`` from that
+  beat, closed when the service is ready. A 5-15 s restart is thus recorded in full.
+- **A brand-new deployment is not an outage.** If there is no beat at all on the first
+  successful round, the service has never been up: the monitor opens no incident until it has
+  seen the service ready once (the workers loading their engines on the first start is not
+  downtime).
 
 Precision: a transition is seen at the first check after it happens, so ``started_at`` and
 ``ended_at`` are each late by at most one interval and a recovery time is exact to ± one
@@ -54,7 +59,7 @@ log = logging.getLogger("steadyvoice.incidents")
 
 SERVICE_DOWN = "service_down"
 DATABASE_UNREACHABLE = "database_unreachable"
-STALE_BEATS = 3  # intervals without any beat that mean the whole service was down
+STALE_BEATS = 1.5  # intervals without any beat that mean the whole service was down
 _LOCK_KEY = 0x5736_0002  # PostgreSQL advisory lock: one incident writer at a time
 _KEEP_BEATS = timedelta(days=7)
 
@@ -100,6 +105,8 @@ class IncidentMonitor:
         self._clock = clock
         self._pending: _Pending | None = None
         self._first = True
+        # False on a brand-new deployment (no beats) until this monitor has seen "ready".
+        self._armed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -132,25 +139,29 @@ class IncidentMonitor:
         if s.get_bind().dialect.name == "postgresql":
             s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         if self._first:
-            self._detect_service_down(s, now)
+            self._armed = self._detect_service_down(s, now)
         self._beat(s, now)
-        if self._pending is not None:
+        if not reasons:
+            self._armed = True
+        if self._pending is not None and self._armed:
             p = self._pending
             self._open(s, p.started_at, p.reason, p.detail)
-        if reasons:
-            self._open(s, now, *_split(reasons))
-        else:
+        if not reasons:
             self._close(s, now)
+        elif self._armed:
+            self._open(s, now, *_split(reasons))
 
-    def _detect_service_down(self, s: Session, now: datetime) -> None:
+    def _detect_service_down(self, s: Session, now: datetime) -> bool:
+        """Record ``service_down`` after a stale newest beat; False if there is no beat at all."""
         newest = s.scalar(select(func.max(MonitorBeat.beat_at)))
         if newest is None:
-            return
+            return False
         gap = (now - newest).total_seconds()
         if gap > STALE_BEATS * self._interval:
             detail = f"no readiness monitor ran for {gap:.1f} s (last beat {newest.isoformat()})"
             self._open(s, newest, SERVICE_DOWN, detail)
         s.execute(delete(MonitorBeat).where(MonitorBeat.beat_at < newest - _KEEP_BEATS))
+        return True
 
     def _beat(self, s: Session, now: datetime) -> None:
         beat = s.get(MonitorBeat, self.name)

@@ -8,21 +8,42 @@ the engine), the reaper and the supervisor (timeout, worker_lost) and the cancel
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import resource
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import ParamSpec
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.store import JobStore
-from steadyvoice.observability.outcomes import outcome_of, size_of
+from steadyvoice.observability.outcomes import CLIENT_ERROR_CODES, outcome_of, size_of
 from steadyvoice.settings import SloSettings
 
 log = logging.getLogger("steadyvoice.metrics")
+
+P = ParamSpec("P")
+_failed_hooks: set[str] = set()
+
+
+def _safe(hook: Callable[P, None]) -> Callable[P, None]:
+    """Metrics never fail a job or a request: log a hook's first failure, swallow every one."""
+
+    @functools.wraps(hook)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            hook(*args, **kwargs)
+        except Exception:
+            if hook.__name__ not in _failed_hooks:
+                _failed_hooks.add(hook.__name__)
+                log.exception("metrics hook %s failed (further failures not logged)", hook.__name__)
+
+    return wrapper
+
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -73,6 +94,9 @@ JOBS_FINISHED = Counter(
     ["status", "error_code", "outcome"],
     registry=REGISTRY,
 )
+# Failure codes of our own making (``bad``) that a job can end with.
+SERVER_ERROR_CODES = ("timeout", "worker_lost", "engine_error", "engine_unavailable")
+REFUSAL_REASONS = ("deadline", "queue_full")
 JOBS_REFUSED = Counter(
     "steadyvoice_jobs_refused",
     "Submissions refused by admission control (503).",
@@ -165,6 +189,7 @@ _histograms = _build_histograms(buckets_for(SloSettings()))
 _slo = SloSettings()
 
 
+@_safe
 def configure(slo: SloSettings) -> None:
     """Use this process's SLO settings: histogram buckets and the short/long size rule.
 
@@ -190,6 +215,24 @@ def method_label(method: str) -> str:
     return method if method in KNOWN_METHODS else "other"
 
 
+@_safe
+def precreate_series() -> None:
+    """Create the job counters' usual label sets at 0, so ``rate()`` sees their first event.
+
+    Idempotent. In multiprocess mode this adds a 0-valued child to this process's file: the
+    sum over processes is unchanged.
+    """
+    JOBS_FINISHED.labels(status="succeeded", error_code="", outcome="good")
+    JOBS_FINISHED.labels(status="canceled", error_code="", outcome="canceled")
+    for code in SERVER_ERROR_CODES:
+        JOBS_FINISHED.labels(status="failed", error_code=code, outcome="bad")
+    for code in sorted(CLIENT_ERROR_CODES):
+        JOBS_FINISHED.labels(status="failed", error_code=code, outcome="client_error")
+    for reason in REFUSAL_REASONS:
+        JOBS_REFUSED.labels(reason=reason)
+
+
+@_safe
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
     """One HTTP request answered (``route`` is the matched template, or ``unmatched``)."""
     method = method_label(method)
@@ -197,6 +240,7 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
     _histograms.http_duration.labels(route=route, method=method).observe(seconds)
 
 
+@_safe
 def observe_claimed(job: Job, attempt: int) -> None:
     """A job was claimed; its first claim ends its queue wait."""
     if attempt == 1 and job.started_at is not None:
@@ -204,6 +248,7 @@ def observe_claimed(job: Job, attempt: int) -> None:
         _histograms.queue_wait.observe(max(0.0, wait))
 
 
+@_safe
 def observe_finished(
     job: Job, slo: SloSettings | None = None, synthesis_seconds: float | None = None
 ) -> None:
@@ -223,11 +268,13 @@ def observe_finished(
             _histograms.real_time_factor.observe(synthesis_seconds / job.duration_seconds)
 
 
+@_safe
 def observe_refused(reason: str) -> None:
     """A submission refused by admission control (``deadline`` or ``queue_full``)."""
     JOBS_REFUSED.labels(reason=reason).inc()
 
 
+@_safe
 def count_worker_restart() -> None:
     """The supervisor started a worker again after one exited."""
     WORKER_RESTARTS.inc()
@@ -243,6 +290,7 @@ def resident_memory_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+@_safe
 def set_process_memory(component: str) -> None:
     """Publish this process's resident memory under ``component`` (``api`` or ``worker``)."""
     labels = {"component": component}
@@ -251,6 +299,7 @@ def set_process_memory(component: str) -> None:
     PROCESS_MEMORY.labels(**labels).set(resident_memory_bytes())
 
 
+@_safe
 def mark_process_dead(pid: int) -> None:
     """Drop a dead process's live gauges from the shared directory (multiprocess mode only)."""
     path = multiprocess_dir()
@@ -258,12 +307,10 @@ def mark_process_dead(pid: int) -> None:
         return
     from prometheus_client import multiprocess
 
-    try:
-        multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
-    except OSError:
-        log.exception("could not drop the metrics of process %s", pid)
+    multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
 
 
+@_safe
 def observe_finished_ids(store: JobStore, job_ids: Iterable[str]) -> None:
     """``observe_finished`` for jobs moved to a final state by id (reaper, supervisor)."""
     for job_id in job_ids:

@@ -24,13 +24,18 @@ class Incident(Base):
 
 
 class Refusal(Base):
-    """A job refused by admission control (503): never accepted, so never a job row."""
+    """Jobs refused by admission control (503): never accepted, so never job rows.
+
+    One row aggregates ``count`` refusals for one ``reason`` counted in memory up to ``at`` (at
+    most one row per reason per second and API process); ``chars`` is their total text length.
+    """
 
     __tablename__ = "refusals"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     reason: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer)
     chars: Mapped[int] = mapped_column(Integer)
 
 

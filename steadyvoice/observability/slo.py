@@ -3,7 +3,8 @@
 Definitions (docs/slo.md has the full text):
 
 * The window is ``[now - window, now)``. A job belongs to it by ``created_at``, a refusal by
-  ``at``; an incident is listed when it overlaps the window.
+  ``at`` (a refusal row counts ``count`` refusals: their sum is reported); an incident is
+  listed when it overlaps the window.
 * Each job created in the window is classified by :func:`outcome_of`: ``good`` (succeeded by its
   deadline), ``bad`` (failed for our reasons, or succeeded late), ``client_error`` (failed
   because of what the client sent) or ``canceled``. A job still queued or running is ``bad``
@@ -131,9 +132,9 @@ class _Tally:
             return outcome, LATE
         return outcome, row.error_code
 
-    def add_refusal(self, at: datetime, reason: str) -> None:
-        self.days[at.date()].refused += 1
-        self.refused_by_reason[reason] += 1
+    def add_refusals(self, at: datetime, reason: str, count: int) -> None:
+        self.days[at.date()].refused += count
+        self.refused_by_reason[reason] += count
 
 
 def _days_of(start: datetime, end: datetime) -> dict[date, _Day]:
@@ -162,10 +163,13 @@ def _stream_jobs(store: JobStore, tally: _Tally, start: datetime, end: datetime)
 
 
 def _stream_refusals(store: JobStore, tally: _Tally, start: datetime, end: datetime) -> None:
-    q = select(Refusal.at, Refusal.reason).where(Refusal.at >= start, Refusal.at < end)
+    """Each row aggregates ``count`` refusals (at most one per reason, second and process)."""
+    q = select(Refusal.at, Refusal.reason, Refusal.count).where(
+        Refusal.at >= start, Refusal.at < end
+    )
     with store.reading() as s:
-        for at, reason in s.execute(q.execution_options(yield_per=BATCH)):
-            tally.add_refusal(at, reason)
+        for at, reason, count in s.execute(q.execution_options(yield_per=BATCH)):
+            tally.add_refusals(at, reason, count)
 
 
 def _incidents(store: JobStore, start: datetime, now: datetime) -> list[IncidentRow]:

@@ -17,6 +17,7 @@ def service_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
     def make(data_dir: Path | None = None, **values: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("STEADYVOICE_")}
         env["STEADYVOICE_DATA_DIR"] = str(data_dir or tmp_path / "data")
+        env["STEADYVOICE_METRICS_DIR"] = str(tmp_path / "metrics")
         env["STEADYVOICE_JOBS__POLL_INTERVAL_SECONDS"] = "0.2"
         env.update({f"STEADYVOICE_{k.upper()}": v for k, v in values.items()})
         return env

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from steadyvoice.jobs.models import Job, utcnow
 from steadyvoice.jobs.reaper import Reaper
 from steadyvoice.jobs.runner import run_claimed
 from steadyvoice.observability import metrics
+from steadyvoice.observability.outcomes import CLIENT_ERROR_CODES
 from steadyvoice.settings import Settings, SloSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
@@ -53,7 +55,7 @@ def client(
     settings_factory: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[TestClient]:
     monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
-    monkeypatch.setattr("steadyvoice.api.metrics.OUTPUTS_CACHE_SECONDS", 0.0)
+    monkeypatch.setattr("steadyvoice.api.metrics.OUTPUTS_SCAN_SECONDS", 0.05)
     with TestClient(create_app(settings_factory(), run_reaper=False)) as client:
         yield client
 
@@ -75,6 +77,14 @@ def run_one(client: TestClient) -> str:
     claim = svc.store.claim("test:1", 30)
     assert claim is not None
     return run_claimed(claim, svc.engine, svc.store, svc.storage, svc.voices)
+
+
+def scrape_until(
+    get: Callable[[], Samples], ok: Callable[[Samples], bool], what: str, timeout: float = 30
+) -> Samples:
+    """Scrape until ``ok`` holds (values that move just after what the test waited for)."""
+    found: Samples = poll(lambda: s if ok(s := get()) else None, timeout, what)
+    return found
 
 
 def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
@@ -101,7 +111,12 @@ def test_job_and_request_metrics_move_by_exactly_what_happened(
     too_big = {"content-length": str(10**9), "content-type": "application/json"}
     assert client.post("/v1/jobs", content=b"{}", headers=too_big).status_code == 413
     metrics.observe_refused("queue_full")
-    after = scrape(client)
+    # The outputs walk runs in the background: wait for one that sees both files.
+    after = scrape_until(
+        lambda: scrape(client),
+        lambda s: value(s, "steadyvoice_output_files") == 2,
+        "an outputs walk that sees both files",
+    )
 
     def moved(name: str, **labels: str) -> float:
         return delta(before, after, name, **labels)
@@ -128,7 +143,7 @@ def test_job_and_request_metrics_move_by_exactly_what_happened(
     assert moved(requests, route="/v1/jobs/{job_id}", method="GET", status="200") == 2
     assert moved(requests, route="/v1/jobs/{job_id}/cancel", method="POST", status="200") == 1
     assert moved(requests, route="unmatched", method="GET", status="404") == 1
-    assert moved(requests, route="/metrics", method="GET", status="200") == 1
+    assert moved(requests, route="/metrics", method="GET", status="200") >= 1
     routes = {labels["route"] for labels in series(after, requests)}
     assert not any(job_id in route for route in routes for job_id in ids), routes
     duration = "steadyvoice_http_request_duration_seconds_count"
@@ -200,6 +215,7 @@ def service(tmp_path: Path) -> Iterator[Service]:
         STEADYVOICE_WORKERS="2",
         STEADYVOICE_JOBS__POLL_INTERVAL_SECONDS="0.2",
         STEADYVOICE_API__PORT=str(port),
+        STEADYVOICE_METRICS_DIR=str(tmp_path / "metrics"),
     )
     svc = Service(env, tmp_path / "serve.log", port, [])
     svc.start()
@@ -229,13 +245,20 @@ def test_one_scrape_sees_every_worker_process(service: Service) -> None:
             else None
         )
 
+    def finished(count: int) -> Callable[[Samples], bool]:
+        return lambda s: value(s, "steadyvoice_jobs_finished_total", **GOOD) == count
+
+    def two_live(s: Samples) -> bool:
+        states = ("busy", "ready")
+        return sum(value(s, "steadyvoice_workers", state=state) for state in states) == 2
+
     poll(two_ready, 60, f"two ready workers; log:\n{service.log()}")
     n = 6
     jobs = [service.submit(f"Job number {i}.") for i in range(n)]
     for job in jobs:
         assert service.wait_job(job["id"])["status"] == "succeeded"
-    s = scraped()
-    assert value(s, "steadyvoice_jobs_finished_total", **GOOD) == n
+    # A worker counts a job just after committing its success: poll, don't read once.
+    s = scrape_until(scraped, finished(n), f"{n} good jobs counted; log:\n{service.log()}")
     assert value(s, "steadyvoice_job_end_to_end_seconds_count", size="short") == n
     assert value(s, "steadyvoice_job_queue_wait_seconds_count") == n
     assert value(s, "steadyvoice_queue_depth") == 0
@@ -254,10 +277,51 @@ def test_one_scrape_sees_every_worker_process(service: Service) -> None:
     assert value(s, "steadyvoice_worker_restarts_total") == 1
     last = service.submit("One more.")
     assert service.wait_job(last["id"])["status"] == "succeeded"
-    s = scraped()  # the dead worker's counts stay in the total
-    assert value(s, "steadyvoice_jobs_finished_total", **GOOD) == n + 1
-    assert (
-        value(s, "steadyvoice_workers", state="busy")
-        + value(s, "steadyvoice_workers", state="ready")
-        == 2
-    )
+    # The dead worker's counts stay in the total.
+    scrape_until(scraped, finished(n + 1), f"{n + 1} good jobs counted; log:\n{service.log()}")
+    # The dead worker's row counts as live until its heartbeat ages out: wait for that.
+    scrape_until(scraped, two_live, f"two live workers; log:\n{service.log()}", timeout=60)
+
+
+def test_usual_job_series_exist_at_zero_from_the_start(client: TestClient) -> None:
+    s = scrape(client)
+    finished = "steadyvoice_jobs_finished_total"
+    expected = [GOOD, {"status": "canceled", "error_code": "", "outcome": "canceled"}]
+    expected += [
+        {"status": "failed", "error_code": code, "outcome": "bad"}
+        for code in ("timeout", "worker_lost", "engine_error", "engine_unavailable")
+    ]
+    expected += [
+        {"status": "failed", "error_code": code, "outcome": "client_error"}
+        for code in CLIENT_ERROR_CODES
+    ]
+    for labels in expected:
+        assert (finished, frozenset(labels.items())) in s, labels
+    for reason in ("deadline", "queue_full"):
+        assert ("steadyvoice_jobs_refused_total", frozenset({("reason", reason)})) in s
+
+
+def test_a_failing_metrics_hook_never_raises(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        def labels(self, **_: str) -> Broken:
+            raise RuntimeError("metrics broke")
+
+    monkeypatch.setattr(metrics, "JOBS_REFUSED", Broken())
+    monkeypatch.setattr(metrics, "_failed_hooks", set())
+    with caplog.at_level("ERROR", logger="steadyvoice.metrics"):
+        metrics.observe_refused("deadline")
+        metrics.observe_refused("deadline")
+    assert len([r for r in caplog.records if "observe_refused" in r.getMessage()]) == 1
+
+
+def test_the_multiprocess_dir_is_host_local_and_per_instance(tmp_path: Path) -> None:
+    shared = tmp_path / "nfs"
+    a = Settings(data_dir=shared, api={"port": 7001})  # type: ignore[arg-type]
+    b = Settings(data_dir=shared, api={"port": 7002})  # type: ignore[arg-type]
+    assert a.resolved_metrics_dir != b.resolved_metrics_dir
+    assert a.resolved_metrics_dir.parent == Path(tempfile.gettempdir())
+    assert shared not in a.resolved_metrics_dir.parents
+    c = Settings(metrics_dir=tmp_path / "m")
+    assert c.resolved_metrics_dir == tmp_path / "m"

@@ -105,12 +105,13 @@ def history() -> list[Any]:
         # 03-10: one still queued past its deadline (bad), one running inside it (in flight).
         job(at(10, 11), "queued"),
         job(at(10, 11, 59), "running", wait=10),
-        # refusals: one before the window, 2 + 1 inside, one at `now` (the end is open).
-        Refusal(at=at(7, 11), reason="queue_full", chars=10),
-        Refusal(at=at(8, 1), reason="queue_full", chars=10),
-        Refusal(at=at(8, 2), reason="queue_full", chars=10),
-        Refusal(at=at(10, 1), reason="deadline", chars=10),
-        Refusal(at=NOW, reason="deadline", chars=10),
+        # refusals (rows aggregate `count`): 3 before the window, 1 + 4 + 1 inside, 2 at `now`
+        # (the end is open).
+        Refusal(at=at(7, 11), reason="queue_full", count=3, chars=30),
+        Refusal(at=at(8, 1), reason="queue_full", count=1, chars=10),
+        Refusal(at=at(8, 2), reason="queue_full", count=4, chars=40),
+        Refusal(at=at(10, 1), reason="deadline", count=1, chars=10),
+        Refusal(at=NOW, reason="deadline", count=2, chars=20),
         # incidents: one over before the window, three closed, one still open.
         incident(at(7, 10), at(7, 11), "worker_crash"),
         incident(at(7, 11, 50), at(7, 12, 10), "database_unreachable"),  # 1200 s
@@ -142,8 +143,8 @@ def test_counts_split_good_bad_client_errors_canceled_and_in_flight(report: SloR
         "worker_lost": 1,
     }
     assert j.client_errors_by_code == {"text_unspeakable": 2, "voice_deleted": 1}
-    assert report.refused.total == 3
-    assert report.refused.by_reason == {"deadline": 1, "queue_full": 2}
+    assert report.refused.total == 6  # the sum of `count`, not the number of rows
+    assert report.refused.by_reason == {"deadline": 1, "queue_full": 5}
 
 
 def test_availability_and_its_budget(report: SloReport) -> None:
@@ -198,7 +199,7 @@ def test_per_day_rows(report: SloReport) -> None:
     ]
     assert rows == [
         (date(2025, 3, 7), 7, 0, 0, 2, 3, 2, 0),
-        (date(2025, 3, 8), 50, 0, 50, 0, 0, 0, 2),
+        (date(2025, 3, 8), 50, 0, 50, 0, 0, 0, 5),
         (date(2025, 3, 9), 58, 0, 55, 3, 0, 0, 0),
         (date(2025, 3, 10), 1, 1, 0, 1, 0, 0, 1),
     ]
@@ -255,7 +256,7 @@ def _recent_history(store: JobStore) -> None:
                 job(now - timedelta(minutes=20), "succeeded", e2e=2, wait=0.5, text=LONG),
                 job(now - timedelta(minutes=10), "failed", e2e=3, wait=1, code="engine_error"),
                 job(now - timedelta(minutes=5), "failed", e2e=1, wait=1, code="text_empty"),
-                Refusal(at=now - timedelta(minutes=1), reason="queue_full", chars=5),
+                Refusal(at=now - timedelta(minutes=1), reason="queue_full", count=1, chars=5),
             ]
         )
 

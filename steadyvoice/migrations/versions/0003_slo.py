@@ -1,4 +1,4 @@
-"""incidents, refusals and monitor_beats tables
+"""incidents, refusals and monitor_beats tables; jobs (status, created_at) index
 
 Revision ID: 0003
 Revises: 0002
@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("at", UTCDateTime(), nullable=False),
         sa.Column("reason", sa.String(64), nullable=False),
+        sa.Column("count", sa.Integer(), nullable=False),
         sa.Column("chars", sa.Integer(), nullable=False),
     )
     op.create_index("ix_refusals_at", "refusals", ["at"])
@@ -41,9 +42,11 @@ def upgrade() -> None:
         sa.Column("monitor", sa.String(128), primary_key=True),
         sa.Column("beat_at", UTCDateTime(), nullable=False),
     )
+    op.create_index("ix_jobs_status_created_at", "jobs", ["status", "created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_jobs_status_created_at", table_name="jobs")
     op.drop_table("monitor_beats")
     op.drop_table("refusals")
     op.drop_table("incidents")
