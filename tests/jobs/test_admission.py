@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,36 +10,16 @@ from typing import Any
 import pytest
 from factories import new_job  # type: ignore[import-not-found]
 from fastapi.testclient import TestClient
+from processes import ServiceFactory, poll  # type: ignore[import-not-found]
 from sqlalchemy import select, update
 
-from steadyvoice.api.app import create_app
 from steadyvoice.jobs.admission import RefusalLog
 from steadyvoice.jobs.liveness import READY, WorkerRegistry
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.store import JobStore, Result
 from steadyvoice.observability.models import Refusal
-from steadyvoice.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from processes import Service, free_port, poll  # type: ignore[import-not-found]
 
 RESULT = Result("fake-1", 16_000, 1.0, "0" * 64, 100)
-
-
-@pytest.fixture
-def api(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
-    """In-process API clients (no workers, no background threads)."""
-    started: list[TestClient] = []
-
-    def make(**overrides: Any) -> TestClient:
-        client = TestClient(create_app(settings_factory(**overrides), run_reaper=False))
-        client.__enter__()
-        started.append(client)
-        return client
-
-    yield make
-    for client in started:
-        client.__exit__(None, None, None)
 
 
 def _store(client: TestClient) -> JobStore:
@@ -72,8 +50,10 @@ def _refusals(store: JobStore) -> list[tuple[str, int, int]]:
         return [(r.reason, r.count, r.chars) for r in rows]
 
 
-def test_deadline_refusal_says_why_and_when_to_retry(api: Callable[..., TestClient]) -> None:
-    client = api(jobs={"deadline_seconds": 5})
+def test_deadline_refusal_says_why_and_when_to_retry(
+    client_factory: Callable[..., TestClient],
+) -> None:
+    client = client_factory(jobs={"deadline_seconds": 5})
     store = _store(client)
     _history(store, seconds=2.0)
     first = client.post("/v1/jobs", json={"text": "One."}, headers={"Idempotency-Key": "k1"})
@@ -95,8 +75,8 @@ def test_deadline_refusal_says_why_and_when_to_retry(api: Callable[..., TestClie
     assert len(_refusals(store)) == 1
 
 
-def test_retry_after_grows_with_the_backlog(api: Callable[..., TestClient]) -> None:
-    client = api(jobs={"deadline_seconds": 5}, admission={"retry_after_seconds": 1})
+def test_retry_after_grows_with_the_backlog(client_factory: Callable[..., TestClient]) -> None:
+    client = client_factory(jobs={"deadline_seconds": 5}, admission={"retry_after_seconds": 1})
     store = _store(client)
     _history(store, seconds=2.0)
     for i in range(4):
@@ -105,8 +85,10 @@ def test_retry_after_grows_with_the_backlog(api: Callable[..., TestClient]) -> N
     assert r.status_code == 503 and r.headers["Retry-After"] == "5"
 
 
-def test_full_queue_is_refused_even_without_history(api: Callable[..., TestClient]) -> None:
-    client = api(admission={"max_queue": 2, "retry_after_seconds": 7})
+def test_full_queue_is_refused_even_without_history(
+    client_factory: Callable[..., TestClient],
+) -> None:
+    client = client_factory(admission={"max_queue": 2, "retry_after_seconds": 7})
     for i in range(2):
         assert client.post("/v1/jobs", json={"text": f"Job {i}."}).status_code == 202
     r = client.post("/v1/jobs", json={"text": "One too many."})
@@ -116,10 +98,10 @@ def test_full_queue_is_refused_even_without_history(api: Callable[..., TestClien
 
 
 def test_a_free_worker_is_never_refused_on_the_deadline(
-    api: Callable[..., TestClient],
+    client_factory: Callable[..., TestClient],
 ) -> None:
     """A mean above the deadline must not lock admission out: nothing ahead means no wait."""
-    client = api(jobs={"deadline_seconds": 5})
+    client = client_factory(jobs={"deadline_seconds": 5})
     store = _store(client)
     _history(store, seconds=8.0)  # slower than the deadline on its own
     assert client.post("/v1/jobs", json={"text": "Alone."}).status_code == 202
@@ -152,8 +134,10 @@ def test_refusals_are_written_at_most_once_a_second_per_reason(store: JobStore) 
     assert _refusals(store)[-1] == ("queue_full", 1, 7)
 
 
-def test_disabled_admission_never_refuses(api: Callable[..., TestClient]) -> None:
-    client = api(jobs={"deadline_seconds": 1}, admission={"enabled": False, "max_queue": 1})
+def test_disabled_admission_never_refuses(client_factory: Callable[..., TestClient]) -> None:
+    client = client_factory(
+        jobs={"deadline_seconds": 1}, admission={"enabled": False, "max_queue": 1}
+    )
     _history(_store(client), seconds=5.0)
     for i in range(3):
         assert client.post("/v1/jobs", json={"text": f"Job {i}."}).status_code == 202
@@ -163,38 +147,13 @@ def test_disabled_admission_never_refuses(api: Callable[..., TestClient]) -> Non
 # --- a real service under load -------------------------------------------------------------
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    """``steadyvoice serve`` with the fake engine; stopped at the end of the test."""
-    started: list[Service] = []
-
-    def start(**values: str) -> Service:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STEADYVOICE_")}
-        port = free_port()
-        env |= {
-            "STEADYVOICE_DATA_DIR": str(tmp_path / "data"),
-            "STEADYVOICE_METRICS_DIR": str(tmp_path / "metrics"),
-            "STEADYVOICE_ENGINE": "fake",
-            "STEADYVOICE_API__PORT": str(port),
-            "STEADYVOICE_JOBS__POLL_INTERVAL_SECONDS": "0.2",
-        }
-        env |= {f"STEADYVOICE_{k.upper()}": v for k, v in values.items()}
-        svc = Service(env, tmp_path / f"serve-{len(started)}.log", port, [])
-        svc.start()
-        started.append(svc)
-        svc.wait_up()
-        svc.wait_ready()
-        return svc
-
-    yield start
-    for svc in started:
-        svc.stop()
-
-
 def test_slow_engine_refuses_new_jobs_and_finishes_the_accepted_ones(
-    serve: Callable[..., Service], tmp_path: Path
+    start_service: ServiceFactory, service_env: Callable[..., dict[str, str]], tmp_path: Path
 ) -> None:
-    svc = serve(workers="1", fake__seconds_per_char="0.02", jobs__deadline_seconds="6.5")
+    env = service_env(
+        engine="fake", workers="1", fake__seconds_per_char="0.02", jobs__deadline_seconds="6.5"
+    )
+    svc = start_service(env)
     history = svc.submit("H" * 99 + ".")  # 100 characters: about 2 s of synthesis
     assert svc.wait_job(history["id"], timeout=60)["status"] == "succeeded"
     accepted: list[str] = []

@@ -6,14 +6,14 @@ import contextlib
 import os
 import signal
 import socket
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from processes import ServiceFactory, free_port, poll  # type: ignore[import-not-found]
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
@@ -26,9 +26,6 @@ from steadyvoice.observability.incidents import SERVICE_DOWN, IncidentMonitor
 from steadyvoice.observability.models import Incident, MonitorBeat
 from steadyvoice.observability.slo import build_report
 from steadyvoice.settings import Settings, SloSettings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from processes import Service, free_port, poll  # type: ignore[import-not-found]
 
 INTERVAL = 0.2
 NOT_READY = ["no_live_worker: no worker has its engine loaded"]
@@ -301,34 +298,6 @@ def _beat_of(store: JobStore, name: str) -> datetime | None:
 # --- a real service, a real crash ------------------------------------------------------------
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    """``steadyvoice serve`` with the fake engine; stopped at the end of the test."""
-    started: list[Service] = []
-
-    def start(**values: str) -> Service:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STEADYVOICE_")}
-        port = free_port()
-        env |= {
-            "STEADYVOICE_DATA_DIR": str(tmp_path / "data"),
-            "STEADYVOICE_METRICS_DIR": str(tmp_path / "metrics"),
-            "STEADYVOICE_ENGINE": "fake",
-            "STEADYVOICE_API__PORT": str(port),
-            "STEADYVOICE_JOBS__POLL_INTERVAL_SECONDS": "0.2",
-        }
-        env |= {f"STEADYVOICE_{k.upper()}": v for k, v in values.items()}
-        svc = Service(env, tmp_path / f"serve-{len(started)}.log", port, [])
-        svc.start()
-        started.append(svc)
-        svc.wait_up()
-        svc.wait_ready()
-        return svc
-
-    yield start
-    for svc in started:
-        svc.stop()
-
-
 def _live_worker_pid(store: JobStore, not_in: list[int]) -> int | None:
     """A ready worker's pid (the killed ones still count as live for a while: skip them)."""
     live = [w for w in WorkerRegistry(store).live(WORKER_READY) if w.state == READY]
@@ -341,14 +310,16 @@ KILLS = 3  # each quick death doubles the supervisor's restart backoff: 0.5, 1, 
 
 
 def test_killed_worker_is_an_incident_until_the_supervisor_restarts_it(
-    serve: Callable[..., Service], tmp_path: Path
+    start_service: ServiceFactory, service_env: Callable[..., dict[str, str]], tmp_path: Path
 ) -> None:
-    svc = serve(
+    env = service_env(
+        engine="fake",
         workers="1",
         slo__readiness_check_seconds=str(INTERVAL),
         jobs__worker_ready_seconds=str(WORKER_READY),
         jobs__heartbeat_seconds="0.2",
     )
+    svc = start_service(env)
     store = JobStore.from_url(f"sqlite:///{(tmp_path / 'data').resolve() / 'steadyvoice.db'}")
     pids: list[int] = []
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -13,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from processes import Service, ServiceFactory, poll  # type: ignore[import-not-found]
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
@@ -25,9 +25,6 @@ from steadyvoice.jobs.runner import run_claimed
 from steadyvoice.observability import metrics
 from steadyvoice.observability.outcomes import CLIENT_ERROR_CODES
 from steadyvoice.settings import Settings, SloSettings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
-from processes import Service, free_port, poll  # type: ignore[import-not-found]
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 GOOD = {"status": "succeeded", "error_code": "", "outcome": "good"}
@@ -202,29 +199,9 @@ def test_buckets_include_the_configured_latency_target(
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("STEADYVOICE_") and k != metrics.MULTIPROC_ENV
-    }
-    port = free_port()
-    env.update(
-        STEADYVOICE_DATA_DIR=str(tmp_path / "data"),
-        STEADYVOICE_ENGINE="fake",
-        STEADYVOICE_WORKERS="2",
-        STEADYVOICE_JOBS__POLL_INTERVAL_SECONDS="0.2",
-        STEADYVOICE_API__PORT=str(port),
-        STEADYVOICE_METRICS_DIR=str(tmp_path / "metrics"),
-    )
-    svc = Service(env, tmp_path / "serve.log", port, [])
-    svc.start()
-    try:
-        svc.wait_up()
-        svc.wait_ready()
-        yield svc
-    finally:
-        svc.stop()
+def service(start_service: ServiceFactory, service_env: Callable[..., dict[str, str]]) -> Service:
+    svc: Service = start_service(service_env(engine="fake", workers="2"))
+    return svc
 
 
 def test_one_scrape_sees_every_worker_process(service: Service) -> None:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from steadyvoice.api.app import create_app
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.observability.models import Incident, Refusal
@@ -313,13 +312,6 @@ def test_cli_bad_window_is_a_usage_error(tmp_path: Path) -> None:
     out = _run(["slo", "report", "--window", "3w"], tmp_path)
     assert out.returncode == 2
     assert "window must be" in out.stderr and "Traceback" not in out.stderr
-
-
-@pytest.fixture
-def client(settings_factory: Callable[..., Settings]) -> Iterator[TestClient]:
-    """As ``client_factory`` in tests/api/conftest.py: lifespan ran, no worker, no reaper."""
-    with TestClient(create_app(settings_factory(), run_reaper=False)) as started:
-        yield started
 
 
 def test_api_report(client: TestClient) -> None:

@@ -7,14 +7,12 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
-from steadyvoice.api.app import create_app
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.settings import Settings
@@ -44,12 +42,6 @@ def _october_job(store: JobStore) -> None:
                 output_name="x.wav",
             )
         )
-
-
-@pytest.fixture
-def client(settings_factory: Callable[..., Settings]) -> Iterator[TestClient]:
-    with TestClient(create_app(settings_factory(), run_reaper=False)) as started:
-        yield started
 
 
 def test_the_api_reports_a_past_window(client: TestClient) -> None:
