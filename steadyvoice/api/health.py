@@ -7,7 +7,6 @@ from fastapi.responses import JSONResponse
 
 from steadyvoice.api.deps import Services, ServicesDep
 from steadyvoice.api.schemas import Health, Readiness
-from steadyvoice.jobs.liveness import BUSY, READY
 
 router = APIRouter(tags=["health"])
 
@@ -24,8 +23,7 @@ def readiness(services: Services) -> Readiness:
     workers = 0
     try:
         services.store.ping()
-        live = services.workers.live(services.settings.jobs.worker_ready_seconds)
-        workers = sum(1 for w in live if w.state in (READY, BUSY))
+        workers = services.workers.serving(services.settings.jobs.worker_ready_seconds)
         if workers == 0:
             reasons.append("no_live_worker: no worker has its engine loaded")
     except Exception as exc:  # noqa: BLE001 - any database failure means not ready

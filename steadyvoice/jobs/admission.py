@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from steadyvoice.errors import Overloaded
-from steadyvoice.jobs.liveness import BUSY, READY, WorkerRegistry
+from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.models import Job, utcnow
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.jobs.store import JobStore
@@ -106,8 +106,7 @@ class Admission:
                 select(Job.status, func.count()).where(Job.status.in_(wanted)).group_by(Job.status)
             ).all()
         counts = {str(status): int(n) for status, n in rows}
-        live = self._workers.live(self._settings.jobs.worker_ready_seconds)
-        workers = sum(1 for w in live if w.state in (READY, BUSY))
+        workers = self._workers.serving(self._settings.jobs.worker_ready_seconds)
         return Estimate(
             queued=counts.get(JobStatus.QUEUED.value, 0),
             running=counts.get(JobStatus.RUNNING.value, 0),

@@ -5,15 +5,32 @@ from __future__ import annotations
 import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Select, create_engine, event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.orm import InstrumentedAttribute
 
 _MIGRATION_LOCK_ID = 0x5736_0001
+
+
+def newest_first(
+    query: Select[Any],
+    created: InstrumentedAttribute[datetime],
+    ident: InstrumentedAttribute[str],
+    before: tuple[datetime, str] | None,
+    limit: int,
+) -> Select[Any]:
+    """One keyset page, newest first: ``before`` is the (created, id) of the prior page's last."""
+    page = query.order_by(created.desc(), ident.desc()).limit(limit)
+    if before is not None:
+        at, last_id = before
+        page = page.where((created < at) | ((created == at) & (ident < last_id)))
+    return page
 
 
 def make_engine(url: str) -> Engine:

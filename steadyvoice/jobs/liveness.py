@@ -69,6 +69,11 @@ class WorkerRegistry:
         with self._store.reading() as s:
             return list(s.scalars(select(Worker).where(Worker.heartbeat_at >= since)))
 
+    def serving(self, max_age_seconds: float) -> int:
+        """Live workers with their engine loaded (ready or busy): what readiness and admission
+        count as capacity."""
+        return sum(1 for w in self.live(max_age_seconds) if w.state in (READY, BUSY))
+
     def prune(self, max_age_seconds: float) -> int:
         """Forget workers silent for much longer than the readiness window."""
         since = utcnow() - timedelta(seconds=max_age_seconds)

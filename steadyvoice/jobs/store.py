@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from steadyvoice.errors import IdempotencyKeyReused, JobNotCancelable, JobNotFound
-from steadyvoice.jobs.database import READ_ONLY, make_engine, migrate
+from steadyvoice.jobs.database import READ_ONLY, make_engine, migrate, newest_first
 from steadyvoice.jobs.models import Job, utcnow
 from steadyvoice.jobs.states import TERMINAL, JobStatus, sources_of
 
@@ -182,16 +182,13 @@ class JobStore:
         limit: int = 50,
     ) -> list[Job]:
         """Newest first. ``before`` is the (created_at, id) of the last item of the prior page."""
-        q = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+        q = newest_first(select(Job), Job.created_at, Job.id, before, limit)
         if status is not None:
             q = q.where(Job.status == status.value)
         if created_after is not None:
             q = q.where(Job.created_at >= created_after)
         if created_before is not None:
             q = q.where(Job.created_at < created_before)
-        if before is not None:
-            at, last_id = before
-            q = q.where((Job.created_at < at) | ((Job.created_at == at) & (Job.id < last_id)))
         with self.reading() as s:
             return list(s.scalars(q))
 

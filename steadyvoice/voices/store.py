@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from steadyvoice.errors import VoiceNotFound
+from steadyvoice.jobs.database import newest_first
 from steadyvoice.jobs.models import utcnow
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.voices.models import Voice
@@ -47,12 +48,9 @@ class VoiceStore:
         limit: int = 50,
     ) -> list[Voice]:
         """Newest first; ``before`` is the (created_at, id) of the last item of the prior page."""
-        q = select(Voice).order_by(Voice.created_at.desc(), Voice.id.desc()).limit(limit)
+        q = newest_first(select(Voice), Voice.created_at, Voice.id, before, limit)
         if not include_deleted:
             q = q.where(Voice.deleted_at.is_(None))
-        if before is not None:
-            at, last_id = before
-            q = q.where((Voice.created_at < at) | ((Voice.created_at == at) & (Voice.id < last_id)))
         with self._jobs.reading() as s:
             return list(s.scalars(q))
 
