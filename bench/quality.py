@@ -52,6 +52,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import references  # a sibling script, not a package
+from engine_rtf import cpu_model  # a sibling script too
 
 from steadyvoice.engines.adaptation import adapt, adaptation_version, analyse_reference
 from steadyvoice.engines.base import SynthesisRequest, VoiceTarget
@@ -445,16 +446,6 @@ def print_report(rows: list[dict[str, Any]], summary: dict[str, Any], meta: dict
         f"own synthesis time. SIM gain over the vocoder-only control: "
         f"{s['sim_gain_over_vocoder_only']:+.3f}{extra}."
     )
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
