@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -20,6 +21,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def run_cli(args: list[str], data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m steadyvoice ARGS`` on ``data_dir``, with a clean STEADYVOICE_* environment."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("STEADYVOICE_")}
+    base["STEADYVOICE_DATA_DIR"] = str(data_dir)
+    base.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "steadyvoice", *args],
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def poll(check: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import soundfile as sf
+from processes import run_cli  # type: ignore[import-not-found]
 from speech import reference_wav  # type: ignore[import-not-found]
 
 
 def _run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("STEADYVOICE_")}
-    base["STEADYVOICE_DATA_DIR"] = str(tmp_path / "data")
-    base.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "steadyvoice", *args],
-        env=base,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(args, tmp_path / "data", **env)
 
 
 def test_help_lists_every_command(tmp_path: Path) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -14,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from processes import run_cli  # type: ignore[import-not-found]
 
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.store import JobStore
@@ -261,15 +260,7 @@ def _recent_history(store: JobStore) -> None:
 
 
 def _run(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STEADYVOICE_")}
-    env["STEADYVOICE_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run(
-        [sys.executable, "-m", "steadyvoice", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli(args, tmp_path / "data")
 
 
 @pytest.fixture

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from processes import run_cli  # type: ignore[import-not-found]
 
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.store import JobStore
@@ -64,17 +63,9 @@ def test_the_cli_reports_a_past_window(
     store.migrate()
     _october_job(store)
     store.engine.dispose()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STEADYVOICE_")}
-    env["STEADYVOICE_DATA_DIR"] = str(settings.data_dir)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "steadyvoice", "slo", "report", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return run_cli(["slo", "report", *args], settings.data_dir)
 
     out = run("--window", "31d", "--end", "2026-11-01T00:00Z", "--json")
     assert out.returncode == 0, out.stderr
