@@ -20,6 +20,7 @@ from steadyvoice.api.deps import Services, get_services
 from steadyvoice.api.health import readiness
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.observability import metrics
+from steadyvoice.periodic import Periodic
 
 log = logging.getLogger("steadyvoice.metrics")
 router = APIRouter(tags=["metrics"])
@@ -73,21 +74,19 @@ class _OutputTotals:
 
     def __init__(self, root: Path, interval: float | None = None) -> None:
         self._root = root
-        self._interval = OUTPUTS_SCAN_SECONDS if interval is None else interval
+        every = OUTPUTS_SCAN_SECONDS if interval is None else interval
         self._lock = threading.Lock()
         self._value: tuple[int, int] | None = None
         self._at = 0.0
         self._first = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Periodic("outputs-scan", every, self._scan, log, at_once=True)
 
     def get(self) -> tuple[int, int, float] | None:
         """``(files, bytes, age of the walk in seconds)``, or None before the first walk ends."""
         with self._lock:
-            first = self._thread is None
+            first = not self._rounds.started
             if first:
-                self._thread = threading.Thread(target=self._loop, name="outputs-scan", daemon=True)
-                self._thread.start()
+                self._rounds.start()
         if first:  # only the scrape that started the walk waits for it, and briefly
             self._first.wait(OUTPUTS_FIRST_WAIT_SECONDS)
         with self._lock:
@@ -96,19 +95,13 @@ class _OutputTotals:
             return (*self._value, time.monotonic() - self._at)
 
     def close(self) -> None:
-        self._stop.set()
+        self._rounds.stop(timeout=None)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                value = _walk(self._root)
-            except Exception:  # keep the last value, try again next round
-                log.exception("could not walk %s", self._root)
-            else:
-                with self._lock:
-                    self._value, self._at = value, time.monotonic()
-                self._first.set()
-            self._stop.wait(self._interval)
+    def _scan(self) -> None:
+        value = _walk(self._root)  # on failure the last value stays; the next round retries
+        with self._lock:
+            self._value, self._at = value, time.monotonic()
+        self._first.set()
 
 
 def _walk(root: Path) -> tuple[int, int]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 
 from steadyvoice.jobs.dispatch import Dispatcher
 from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.store import JobStore, ReapReport
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import event
+from steadyvoice.periodic import Periodic
 from steadyvoice.settings import JobSettings
 
 log = logging.getLogger("steadyvoice.reaper")
@@ -22,8 +22,7 @@ class Reaper:
         self._store = store
         self._dispatcher = dispatcher
         self._settings = settings
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Periodic("reaper", settings.reaper_interval_seconds, self.run_once, log)
 
     def run_once(self) -> ReapReport:
         report = self._store.reap(self._settings.max_attempts)
@@ -39,18 +38,8 @@ class Reaper:
         WorkerRegistry(self._store).prune(self._settings.worker_ready_seconds * 20)
         return report
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._settings.reaper_interval_seconds):
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("reaper pass failed")
-
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="reaper", daemon=True)
-        self._thread.start()
+        self._rounds.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._rounds.stop()

@@ -41,7 +41,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from steadyvoice.jobs.models import utcnow
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.observability.logs import event
 from steadyvoice.observability.models import Incident, MonitorBeat
+from steadyvoice.periodic import Periodic
 
 log = logging.getLogger("steadyvoice.incidents")
 
@@ -107,8 +107,7 @@ class IncidentMonitor:
         self._first = True
         # False on a brand-new deployment (no beats) until this monitor has seen "ready".
         self._armed = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._rounds = Periodic("incidents", interval, self.run_once, log, at_once=True)
 
     @property
     def pending_since(self) -> datetime | None:
@@ -217,20 +216,8 @@ class IncidentMonitor:
 
     # --- the thread ---------------------------------------------------------------------
 
-    def _loop(self) -> None:
-        while True:
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("incident monitor round failed")
-            if self._stop.wait(self._interval):
-                return
-
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="incidents", daemon=True)
-        self._thread.start()
+        self._rounds.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._rounds.stop()
