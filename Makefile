@@ -27,6 +27,7 @@ typecheck: install
 
 pytest: install services
 	bash scripts/ensure-promtool.sh
+	bash scripts/ensure-nginx.sh
 	$(BIN)/pytest
 
 test: lint typecheck pytest
@@ -34,6 +35,7 @@ test: lint typecheck pytest
 bench: install
 	$(BIN)/python bench/engine_rtf.py
 	$(BIN)/python bench/service_overhead.py
+	$(BIN)/python bench/formats.py
 
 # Voice adaptation quality (docs/benchmarks.md). The reference speakers are human recordings
 # from Debian data packages (about 90 MB to download, 115 MB installed); serve and test never

@@ -53,6 +53,10 @@ class Run:
             "STEADYVOICE_WORKERS": str(workers),
             "STEADYVOICE_API__PORT": str(port),
             "STEADYVOICE_LOG_LEVEL": "WARNING",
+            # Limits would throttle the load generator; their cost (a key check and a
+            # rate-window write per request) is still paid and measured.
+            "STEADYVOICE_SECURITY__RATE_PER_MINUTE": "1000000",
+            "STEADYVOICE_SECURITY__MAX_IN_FLIGHT": "1000000",
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "steadyvoice", "serve"],
@@ -62,6 +66,8 @@ class Run:
         )
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
         _wait(self._ready(workers), 60)
+        key = (self.dir / "admin.key").read_text().strip()
+        self.http.headers["Authorization"] = f"Bearer {key}"
 
     def _ready(self, workers: int) -> Any:
         def check() -> bool:

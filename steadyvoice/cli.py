@@ -1,4 +1,4 @@
-"""Command line: ``steadyvoice serve | worker | synth | verify | voices``. Thin."""
+"""Command line: ``steadyvoice serve | worker | synth | verify | voices | keys | slo``. Thin."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 from steadyvoice import __version__
 from steadyvoice.errors import SteadyVoiceError
 from steadyvoice.observability import commands as slo_commands
+from steadyvoice.security import commands as keys_commands
 from steadyvoice.settings import ConfigurationError, Settings, load_settings, prepare_data_dir
 from steadyvoice.voices import commands as voices_commands
 
@@ -72,6 +73,9 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        server_header=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.api.forwarded_allow_ips,
     )
     # uvicorn re-raises the signal that stopped it once it has shut down; with these
     # handlers in place that is a no-op, so the workers below still get a graceful stop.
@@ -210,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(func=_verify)
 
     voices_commands.add_parser(sub)
+    keys_commands.add_parser(sub)
     slo_commands.add_parser(sub)
     return parser
 

@@ -128,6 +128,41 @@ class ReferenceTooLarge(BodyTooLarge):
     code = "reference_too_large"
 
 
+class Unauthenticated(SteadyVoiceError):
+    """No usable API key: missing, malformed, unknown or revoked. Answered with 401."""
+
+    code = "auth_required"
+    status = 401
+
+
+class InvalidKey(Unauthenticated):
+    code = "invalid_key"
+
+
+class KeyRevoked(Unauthenticated):
+    code = "key_revoked"
+
+
+class Forbidden(SteadyVoiceError):
+    """The key is valid but its role does not allow this call."""
+
+    code = "forbidden"
+    status = 403
+
+
+class TooManyRequests(SteadyVoiceError):
+    """A per-key limit was reached; retry after ``retry_after`` seconds (also a header)."""
+
+    code = "rate_limited"
+    status = 429
+
+
+class TooManyInFlight(TooManyRequests):
+    """The key already has its allowed number of jobs queued or running."""
+
+    code = "too_many_jobs_in_flight"
+
+
 class NotFound(SteadyVoiceError):
     code = "not_found"
     status = 404
@@ -156,6 +191,16 @@ class AudioNotReady(Conflict):
 
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
+
+
+class LastAdminKey(Conflict):
+    """Revoking this key would leave no active admin key."""
+
+    code = "last_admin_key"
+
+
+class KeyNotFound(NotFound):
+    code = "key_not_found"
 
 
 class OutputMissing(SteadyVoiceError):
@@ -205,3 +250,21 @@ class EngineError(SteadyVoiceError):
 
 class EngineUnavailable(EngineError):
     code = "engine_unavailable"
+
+
+class EngineOutOfMemory(EngineError):
+    """The engine ran out of (GPU) memory, also after a retry in smaller pieces."""
+
+    code = "engine_out_of_memory"
+
+
+class EngineOutputInvalid(EngineError):
+    """The engine returned audio that is not finite, or silence for non-empty text."""
+
+    code = "engine_output_invalid"
+
+
+class TranscriptRequired(InvalidRequest):
+    """The engine clones from the reference recording and its transcript; this one has none."""
+
+    code = "transcript_required"

@@ -30,6 +30,9 @@ class ApiSettings(_Group):
     port: int = Field(7860, ge=1, le=65_535)
     max_text_chars: int = Field(5_000, ge=1, le=100_000)
     max_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    cors_origins: list[str] = Field(default_factory=list)
+    forwarded_allow_ips: str = "127.0.0.1"
+    docs: bool = False
 
 
 class JobSettings(_Group):
@@ -116,11 +119,61 @@ class AdmissionSettings(_Group):
     retry_after_seconds: int = Field(10, ge=1, le=3_600)
 
 
+class SecuritySettings(_Group):
+    """API keys, per-key limits and the first-start admin key."""
+
+    rate_per_minute: int = Field(600, ge=1, le=1_000_000)
+    max_in_flight: int = Field(50, ge=1, le=1_000_000)
+    bootstrap_admin_key: bool = True
+    admin_key_file: Path | None = None
+    rate_sweep_seconds: PositiveSeconds = 60.0
+
+
 class FakeSettings(_Group):
     """The ``fake`` engine used by tests and overhead benchmarks."""
 
     seconds_per_char: float = Field(0.0, ge=0, le=10)
     sample_rate: int = Field(16_000, ge=8_000, le=48_000)
+
+
+class CosyVoiceSettings(_Group):
+    """The ``cosyvoice`` engine: CosyVoice2 / Fun-CosyVoice3 (docs/engines/cosyvoice.md)."""
+
+    model_dir: Path | None = None
+    repo_dir: Path | None = None
+    load_trt: bool = False
+    trt_concurrent: int = Field(1, ge=1, le=16)
+    load_vllm: bool = False
+    fp16: bool = False
+    reproducible: bool = True
+    speakers: list[str] = Field(default_factory=list)
+    default_voice: str | None = None
+    text_frontend: bool = True
+    max_segment_chars: int = Field(200, ge=20, le=5_000)
+    oom_retry_segment_chars: int = Field(60, ge=10, le=5_000)
+    warmup: bool = True
+
+    @model_validator(mode="after")
+    def _safe_combinations(self) -> CosyVoiceSettings:
+        if self.load_vllm and self.reproducible:
+            raise ValueError(
+                "load_vllm=true cannot give reproducible audio (vLLM samples without the seed); "
+                "set reproducible=false as well to accept that"
+            )
+        if self.oom_retry_segment_chars >= self.max_segment_chars:
+            raise ValueError(
+                f"oom_retry_segment_chars ({self.oom_retry_segment_chars}) must be smaller than "
+                f"max_segment_chars ({self.max_segment_chars})"
+            )
+        return self
+
+
+class WorkerSettings(_Group):
+    """Limits of one worker process. Past one, it finishes its job, exits and is started afresh."""
+
+    max_jobs: int = Field(0, ge=0, le=100_000_000)
+    max_memory_mb: int = Field(0, ge=0, le=16_777_216)
+    max_device_memory_mb: int = Field(0, ge=0, le=16_777_216)
 
 
 class Settings(BaseSettings):
@@ -136,7 +189,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str | None = None
     metrics_dir: Path | None = None
-    engine: Literal["piper", "fake"] = "piper"
+    engine: Literal["piper", "fake", "cosyvoice"] = "piper"
     workers: int = Field(1, ge=0, le=64)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     api: ApiSettings = ApiSettings()
@@ -146,7 +199,10 @@ class Settings(BaseSettings):
     voices: VoiceSettings = VoiceSettings()
     slo: SloSettings = SloSettings()
     admission: AdmissionSettings = AdmissionSettings()
+    security: SecuritySettings = SecuritySettings()
     fake: FakeSettings = FakeSettings()
+    cosyvoice: CosyVoiceSettings = CosyVoiceSettings()
+    worker: WorkerSettings = WorkerSettings()
 
     @model_validator(mode="after")
     def _check_database_url(self) -> Settings:
@@ -186,6 +242,11 @@ class Settings(BaseSettings):
         if self.metrics_dir is not None:
             return self.metrics_dir
         return Path(tempfile.gettempdir()) / f"steadyvoice-metrics-{self.api.port}"
+
+    @property
+    def resolved_admin_key_file(self) -> Path:
+        """Where the first admin key is written (0600); ``<data_dir>/admin.key`` by default."""
+        return self.security.admin_key_file or self.data_dir / "admin.key"
 
     @property
     def run_dir(self) -> Path:

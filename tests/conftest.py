@@ -16,7 +16,13 @@ os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from processes import Process, Service, ServiceFactory, free_port  # type: ignore[import-not-found]
+from processes import (  # type: ignore[import-not-found]
+    Process,
+    Service,
+    ServiceFactory,
+    admin_key,
+    free_port,
+)
 
 from steadyvoice.api.app import create_app
 from steadyvoice.jobs.store import JobStore
@@ -108,9 +114,13 @@ def client_factory(
     started: list[TestClient] = []
 
     def make(**overrides: Any) -> TestClient:
-        client = TestClient(create_app(settings_factory(**overrides), run_reaper=False))
+        settings = settings_factory(**overrides)
+        client = TestClient(create_app(settings, run_reaper=False))
         client.__enter__()
         started.append(client)
+        key = admin_key(settings.data_dir)
+        if key is not None:
+            client.headers["Authorization"] = f"Bearer {key}"
         return client
 
     yield make

@@ -37,6 +37,20 @@ def run_cli(args: list[str], data_dir: Path, **env: str) -> subprocess.Completed
     )
 
 
+def admin_key(data_dir: Path) -> str | None:
+    """The admin key a first start wrote into ``data_dir`` (``None`` if there is none)."""
+    path = data_dir / "admin.key"
+    return path.read_text().strip() if path.exists() else None
+
+
+def use_admin_key(client: httpx.Client, data_dir: Path) -> httpx.Client:
+    """Make ``client`` send the admin key a first start wrote into ``data_dir``."""
+    key = admin_key(data_dir)
+    assert key is not None, f"no admin key in {data_dir}"
+    client.headers["Authorization"] = f"Bearer {key}"
+    return client
+
+
 def poll(check: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
     """Call ``check`` until it returns something truthy or the deadline passes."""
     deadline = time.monotonic() + timeout
@@ -93,6 +107,13 @@ class Service(Process):
 
     def wait_up(self, timeout: float = 60) -> None:
         poll(self._answers, timeout, f"{self.url}/healthz")
+        self.use_key(admin_key(Path(self.env["STEADYVOICE_DATA_DIR"])))
+
+    def use_key(self, key: str | None) -> None:
+        """Send this API key on every later call (``None``: send none)."""
+        self.http.headers.pop("Authorization", None)
+        if key is not None:
+            self.http.headers["Authorization"] = f"Bearer {key}"
 
     def wait_ready(self, timeout: float = 90) -> None:
         poll(lambda: self._get("/readyz") == 200, timeout, f"{self.url}/readyz; log:\n{self.log()}")

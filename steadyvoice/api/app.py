@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from steadyvoice import __version__
-from steadyvoice.api import health, jobs, metrics, slo, voices
+from steadyvoice.api import audit, health, jobs, keys, metrics, slo, voices
+from steadyvoice.api.access import AccessMiddleware
+from steadyvoice.api.audit_trail import AuditMiddleware
 from steadyvoice.api.deps import Services
 from steadyvoice.api.errors import install_error_handlers
+from steadyvoice.api.headers import SecurityHeadersMiddleware
 from steadyvoice.api.middleware import (
     BodyLimit,
     BodyLimitMiddleware,
     MetricsMiddleware,
     RequestIdMiddleware,
 )
+from steadyvoice.api.openapi import install_openapi
+from steadyvoice.api.policy import check_routes
 from steadyvoice.engines.registry import build_engine
 from steadyvoice.jobs.dispatch import DoorbellDispatcher
 from steadyvoice.jobs.liveness import WorkerRegistry
@@ -25,10 +32,17 @@ from steadyvoice.jobs.store import JobStore
 from steadyvoice.jobs.submit import JobService
 from steadyvoice.observability import metrics as metric_hooks
 from steadyvoice.observability.incidents import IncidentMonitor
+from steadyvoice.periodic import Periodic
+from steadyvoice.security.audit import AuditLog
+from steadyvoice.security.bootstrap import ensure_admin_key
+from steadyvoice.security.keys import KeyStore
+from steadyvoice.security.ratelimit import RateLimiter
 from steadyvoice.settings import Settings
 from steadyvoice.storage.local import LocalStorage
 from steadyvoice.voices.profiles import VoiceService
 from steadyvoice.voices.store import VoiceStore
+
+log = logging.getLogger("steadyvoice.api")
 
 # Room for the form fields and multipart framing around the audio itself.
 MULTIPART_OVERHEAD = 256 * 1024
@@ -47,6 +61,9 @@ def build_services(settings: Settings) -> Services:
         storage=LocalStorage(settings.outputs_dir),
         workers=WorkerRegistry(store),
         voices=voices,
+        keys=KeyStore(store, settings.security),
+        audit=AuditLog(store),
+        limiter=RateLimiter(store),
     )
 
 
@@ -59,6 +76,10 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
         services.store.migrate()
         services.engine.version(services.engine.default_voice())  # hash model files now
         metric_hooks.precreate_series()
+        ensure_admin_key(services.keys, settings)
+        sweeper = Periodic(
+            "rate-sweep", settings.security.rate_sweep_seconds, services.limiter.sweep, log
+        )
         reaper = Reaper(services.store, DoorbellDispatcher(settings.run_dir), settings.jobs)
         monitor = IncidentMonitor(
             services.store,
@@ -68,11 +89,13 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
         if run_reaper:
             reaper.start()
             monitor.start()
+            sweeper.start()
         try:
             yield
         finally:
             reaper.stop()
             monitor.stop()
+            sweeper.stop()
             services.jobs.close()
             metrics.close(app)
             services.store.engine.dispose()
@@ -82,6 +105,8 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
         version=__version__,
         description="Self-hosted voice-cloning text-to-speech with durable async jobs.",
         lifespan=lifespan,
+        docs_url="/docs" if settings.api.docs else None,
+        redoc_url="/redoc" if settings.api.docs else None,
     )
     app.state.services = services
     install_error_handlers(app)
@@ -90,6 +115,11 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
     app.include_router(voices.router)
     app.include_router(metrics.router)
     app.include_router(slo.router)
+    app.include_router(keys.router)
+    app.include_router(keys.me_router)
+    app.include_router(audit.router)
+    check_routes(app)
+    install_openapi(app)
     uploads = {
         "/v1/voices": BodyLimit(
             settings.voices.max_upload_bytes + MULTIPART_OVERHEAD,
@@ -98,7 +128,27 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
             shown=settings.voices.max_upload_bytes,
         )
     }
+    # Added innermost first. A request meets: metrics, request id, security headers, CORS,
+    # audit, access (key, role, rate), body limit, then the routes.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes, routes=uploads)
+    app.add_middleware(
+        AccessMiddleware,
+        api=app,
+        keys=services.keys,
+        limiter=services.limiter,
+        docs_open=settings.api.docs,
+    )
+    app.add_middleware(AuditMiddleware, audit=services.audit)
+    if settings.api.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.api.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["Location", "Retry-After", "X-Content-SHA256", "X-Request-ID"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware, slo=settings.slo)
     return app

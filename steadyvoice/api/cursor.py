@@ -9,8 +9,9 @@ from datetime import datetime
 
 from steadyvoice.errors import InvalidRequest
 
-# Job ids are 32 hex digits, voice ids the same behind "vp_": nothing else reaches SQL.
-_ITEM_ID = re.compile(r"(vp_)?[0-9a-f]{32}")
+# Job ids are 32 hex digits, voice ids the same behind "vp_", key ids 12 behind "key_":
+# nothing else reaches SQL.
+_ITEM_ID = re.compile(r"(vp_)?[0-9a-f]{32}|key_[0-9a-f]{12}")
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, str]:

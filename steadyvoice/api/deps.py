@@ -7,10 +7,16 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from steadyvoice.api.policy import call_state
 from steadyvoice.engines.base import Engine
+from steadyvoice.errors import Unauthenticated
 from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.jobs.submit import JobService
+from steadyvoice.security.audit import AuditLog
+from steadyvoice.security.keys import KeyStore
+from steadyvoice.security.principal import Principal
+from steadyvoice.security.ratelimit import RateLimiter
 from steadyvoice.settings import Settings
 from steadyvoice.storage.local import LocalStorage
 from steadyvoice.voices.profiles import VoiceService
@@ -27,6 +33,9 @@ class Services:
     storage: LocalStorage
     workers: WorkerRegistry
     voices: VoiceService
+    keys: KeyStore
+    audit: AuditLog
+    limiter: RateLimiter
 
 
 def get_services(request: Request) -> Services:
@@ -36,12 +45,18 @@ def get_services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
-ANONYMOUS = "anonymous"
+
+def caller_of(request: Request) -> Principal:
+    """The authenticated caller (the access middleware checked the key and the role)."""
+    principal = call_state(request.scope).principal
+    if principal is None:  # only reachable if a route escaped the policy: refuse, never open
+        raise Unauthenticated("this route needs an API key")
+    return principal
 
 
-def requester_of(_: Request) -> str:
-    """Who is asking. Until API keys exist, every caller is ``anonymous``."""
-    return ANONYMOUS
+def note_object(request: Request, object_id: str) -> None:
+    """Name the object a call created, for its audit row (path ids are taken as they are)."""
+    call_state(request.scope).object_id = object_id
 
 
-RequesterDep = Annotated[str, Depends(requester_of)]
+CallerDep = Annotated[Principal, Depends(caller_of)]

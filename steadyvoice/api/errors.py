@@ -10,7 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from steadyvoice.api.policy import known_routes
 from steadyvoice.errors import SteadyVoiceError, StoreUnavailable
 from steadyvoice.observability.logs import request_id_var
 
@@ -40,7 +42,7 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
     if exc.status >= 500:
         log.error("request failed", extra={"error_code": exc.code})
     response = error_response(exc.status, exc.code, exc.message, exc.details)
-    if exc.status == 503:
+    if exc.status in (429, 503):
         response.headers["Retry-After"] = str(exc.details.get("retry_after", 5))
     return response
 
@@ -54,14 +56,28 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid_request", "the request is not valid", {"fields": fields})
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
+async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 400:  # an unparseable body: the same answer as any invalid body
         return error_response(422, "invalid_request", f"the request is not valid: {exc.detail}")
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     response = error_response(exc.status_code, code, str(exc.detail))
-    response.headers.update(exc.headers or {})  # e.g. Allow on 405
+    response.headers.update(exc.headers or {})  # e.g. Allow on 405, completed below
+    allowed = _allowed_methods(request) if exc.status_code == 405 else ""
+    if allowed:
+        response.headers["Allow"] = allowed
     return response
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method the path answers to. Starlette names only the first route on the path, but
+    GET and DELETE /v1/voices/{id} are two routes, and ``Allow`` must list them all."""
+    methods: set[str] = set()
+    for route in known_routes(request.app):
+        match, _ = route.matcher.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route.declared, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 async def _store_down(_: Request, exc: Exception) -> JSONResponse:

@@ -2,54 +2,71 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from steadyvoice.api.cursor import decode_cursor, encode_cursor
-from steadyvoice.api.deps import RequesterDep, ServicesDep
-from steadyvoice.api.schemas import ErrorResponse, JobCreate, JobOut, JobPage
+from steadyvoice.api.deps import CallerDep, ServicesDep, note_object
+from steadyvoice.api.policy import allow
+from steadyvoice.api.schemas import JobCreate, JobOut, JobPage, Timestamp, error_responses
 from steadyvoice.audio.wav import CONTENT_TYPES
 from steadyvoice.errors import AudioNotReady, InvalidRequest, OutputMissing
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.jobs.submit import JobRequest
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import request_id_var
+from steadyvoice.security.principal import Role
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorResponse} for code in (404, 409, 410, 413, 422)
-}
+ERRORS = error_responses(404, 409, 410, 413, 422)
 
 
-@router.post("", status_code=202, response_model=JobOut, responses=ERRORS)
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobOut,
+    responses=ERRORS,
+    openapi_extra=allow(Role.OPERATOR, audit="job.create"),
+)
 def create_job(
     body: JobCreate,
     services: ServicesDep,
-    requester: RequesterDep,
+    caller: CallerDep,
+    request: Request,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=256)] = None,
+    # No control characters: servers refuse them in headers, PostgreSQL refuses NUL in text.
+    idempotency_key: Annotated[
+        str | None, Header(max_length=256, pattern=r"^[^\x00-\x1f\x7f]*$")
+    ] = None,
 ) -> JobOut:
     """Queue a synthesis job. Answers 202 at once; poll the job or its ``Location``.
 
     A repeated request with the same ``Idempotency-Key`` returns the first job, not a new one.
     """
     req = JobRequest(
-        text=body.text, voice=body.voice, seed=body.seed, speed=body.speed, format=body.format
+        text=body.text,
+        voice=body.voice,
+        seed=body.seed,
+        speed=body.speed,
+        format=body.format,
+        instructions=body.instructions,
+        cross_lingual=body.cross_lingual,
     )
-    job, _ = services.jobs.submit(req, requester, request_id_var.get(), idempotency_key)
+    job, _ = services.jobs.submit(req, caller, request_id_var.get(), idempotency_key)
+    note_object(request, job.id)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return JobOut.of(job)
 
 
-@router.get("", response_model=JobPage, responses=ERRORS)
+@router.get("", response_model=JobPage, responses=ERRORS, openapi_extra=allow(Role.VIEWER))
 def list_jobs(
     services: ServicesDep,
+    caller: CallerDep,
     status: JobStatus | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: Timestamp | None = None,
+    created_before: Timestamp | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> JobPage:
@@ -64,25 +81,27 @@ def list_jobs(
         created_before=created_before,
         before=before,
         limit=limit,
+        tenant=caller.scope,
     )
     nxt = encode_cursor(jobs[-1].created_at, jobs[-1].id) if len(jobs) == limit else None
     return JobPage(items=[JobOut.of(j) for j in jobs], next_cursor=nxt)
 
 
-@router.get("/{job_id}", response_model=JobOut, responses=ERRORS)
-def get_job(job_id: str, services: ServicesDep) -> JobOut:
+@router.get("/{job_id}", response_model=JobOut, responses=ERRORS, openapi_extra=allow(Role.VIEWER))
+def get_job(job_id: str, services: ServicesDep, caller: CallerDep) -> JobOut:
     """One job with its status, timings, error and output checksum."""
-    return JobOut.of(services.store.get(job_id))
+    return JobOut.of(services.store.get(job_id, caller.scope))
 
 
 @router.get(
     "/{job_id}/audio",
     response_class=FileResponse,
     responses={200: {"content": {"audio/wav": {}}}, **ERRORS},
+    openapi_extra=allow(Role.VIEWER, audit="job.audio.download"),
 )
-def get_audio(job_id: str, services: ServicesDep) -> FileResponse:
-    """The generated audio file, once the job has succeeded."""
-    job = services.store.get(job_id)
+def get_audio(job_id: str, services: ServicesDep, caller: CallerDep) -> FileResponse:
+    """The generated audio file, once the job has succeeded. Every download is audited."""
+    job = services.store.get(job_id, caller.scope)
     if job.status != JobStatus.SUCCEEDED.value:
         raise AudioNotReady(
             f"job is {job.status}; audio exists only once it succeeded", status=job.status
@@ -99,9 +118,14 @@ def get_audio(job_id: str, services: ServicesDep) -> FileResponse:
     )
 
 
-@router.post("/{job_id}/cancel", response_model=JobOut, responses=ERRORS)
-def cancel_job(job_id: str, services: ServicesDep) -> JobOut:
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    responses=ERRORS,
+    openapi_extra=allow(Role.OPERATOR, audit="job.cancel"),
+)
+def cancel_job(job_id: str, services: ServicesDep, caller: CallerDep) -> JobOut:
     """Cancel a queued or running job. Finished jobs answer 409 ``job_not_cancelable``."""
-    job = services.store.cancel(job_id)
+    job = services.store.cancel(job_id, caller.scope)
     metrics.observe_finished(job, services.settings.slo)
     return JobOut.of(job)

@@ -7,7 +7,6 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +14,8 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from steadyvoice.api.policy import UNMATCHED, known_routes
+from steadyvoice.errors import SteadyVoiceError
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import request_id_var
 from steadyvoice.settings import SloSettings
@@ -65,9 +66,6 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
-UNMATCHED = "unmatched"
-
-
 class MetricsMiddleware:
     """Counts and times every request by route template (``/v1/jobs/{job_id}``), never path.
 
@@ -114,14 +112,7 @@ class MetricsMiddleware:
 
 def _compiled_templates(app: object) -> list[tuple[re.Pattern[str], str]]:
     """Every route template of the app, compiled the way Starlette matches paths."""
-    routes: Sequence[Any] = getattr(getattr(app, "router", None), "routes", ())
-    try:  # FastAPI versions with included-router contexts hide nested routes
-        from fastapi.routing import iter_route_contexts
-
-        templates = [c.path for c in iter_route_contexts(routes)]
-    except ImportError:
-        templates = [getattr(r, "path", None) for r in routes]
-    unique = dict.fromkeys(t for t in templates if isinstance(t, str))
+    unique = dict.fromkeys(r.path for r in known_routes(app) if r.path != UNMATCHED)
     return [(compile_path(t)[0], t) for t in unique]
 
 
@@ -216,9 +207,12 @@ async def _refuse(send: Send, limit: BodyLimit) -> None:
     )
 
 
-async def send_json(send: Send, status: int, error: dict[str, Any]) -> None:
+async def send_json(
+    send: Send, status: int, error: dict[str, Any], headers: dict[str, str] | None = None
+) -> None:
     """Send a complete ``{error: ...}`` response at the ASGI level."""
     body = json.dumps({"error": error}).encode()
+    extra = [(k.lower().encode(), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
@@ -226,7 +220,19 @@ async def send_json(send: Send, status: int, error: dict[str, Any]) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *extra,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def send_error(
+    send: Send, exc: SteadyVoiceError, headers: dict[str, str] | None = None
+) -> None:
+    """A domain error, answered the way the app's error handlers answer it."""
+    error = {**exc.details, "code": exc.code, "message": exc.message}
+    rid = request_id_var.get()
+    if rid:
+        error["request_id"] = rid
+    await send_json(send, exc.status, error, headers)

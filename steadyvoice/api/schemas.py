@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from steadyvoice.jobs.models import Job
 from steadyvoice.voices.models import Voice
+
+_RFC3339_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _rfc3339_text(value: object) -> object:
+    # Pydantic alone would also take "0.5" or "1700000000" as Unix seconds; the schema says
+    # format date-time, so a number is refused rather than read as a time in 1970.
+    if isinstance(value, str) and not _RFC3339_START.match(value):
+        raise ValueError("must be an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+def _within_utc_range(value: datetime) -> datetime:
+    # The store compares in UTC: 0001-01-01T00:00+00:01 has no UTC time (OverflowError).
+    if value.tzinfo is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range once converted to UTC") from None
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_rfc3339_text), AfterValidator(_within_utc_range)]
+"""A date-time query parameter: RFC 3339 text only."""
 
 
 class JobCreate(BaseModel):
@@ -21,6 +46,17 @@ class JobCreate(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Defaults to 42.")
     speed: float = Field(1.0, ge=0.25, le=4.0)
     format: Literal["wav"] = "wav"
+    instructions: str | None = Field(
+        None,
+        max_length=64,
+        description="How to speak, for engines that can (cosyvoice: a dialect, emotion or pace "
+        "key such as 'cantonese', 'happy', 'slow'); other engines refuse it.",
+    )
+    cross_lingual: bool = Field(
+        False,
+        description="With a voice profile: keep the speaker's timbre for text in another "
+        "language than the reference (cosyvoice); other engines refuse it.",
+    )
 
 
 class JobError(BaseModel):
@@ -47,7 +83,8 @@ class JobOut(BaseModel):
     engine: str
     engine_version: str | None
     params: dict[str, Any]
-    requester: str
+    requester: str = Field(description="The id of the API key that asked for the job.")
+    tenant: str
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -95,6 +132,15 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+# Every keyed route can answer these: no or bad key, role too low, over a per-key limit.
+ACCESS_ERRORS = (401, 403, 429)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a keyed route: the access errors plus ``statuses``."""
+    return {code: {"model": ErrorResponse} for code in sorted({*ACCESS_ERRORS, *statuses})}
+
+
 class Health(BaseModel):
     status: Literal["ok"]
 
@@ -127,6 +173,7 @@ class VoiceOut(BaseModel):
     name: str
     status: Literal["active", "deleted"]
     created_by: str
+    tenant: str
     created_at: datetime
     consent: str
     transcript: str | None
@@ -142,6 +189,7 @@ class VoiceOut(BaseModel):
             name=voice.name,
             status="deleted" if voice.deleted_at is not None else "active",
             created_by=voice.created_by,
+            tenant=voice.tenant,
             created_at=voice.created_at,
             consent=voice.consent,
             transcript=voice.transcript,

@@ -4,26 +4,33 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from steadyvoice.api.cursor import decode_cursor, encode_cursor
-from steadyvoice.api.deps import RequesterDep, ServicesDep
-from steadyvoice.api.schemas import ErrorResponse, VoiceOut, VoicePage
+from steadyvoice.api.deps import CallerDep, ServicesDep, note_object
+from steadyvoice.api.policy import allow
+from steadyvoice.api.schemas import VoiceOut, VoicePage, error_responses
 from steadyvoice.errors import OutputMissing, ReferenceTooLarge
 from steadyvoice.observability.logs import request_id_var
+from steadyvoice.security.principal import Role
 from steadyvoice.voices.profiles import MEDIA_TYPES, NewVoice
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
-ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorResponse} for code in (404, 410, 413, 422)
-}
+ERRORS = error_responses(404, 410, 413, 422)
 
 
-@router.post("", status_code=201, response_model=VoiceOut, responses=ERRORS)
+@router.post(
+    "",
+    status_code=201,
+    response_model=VoiceOut,
+    responses=ERRORS,
+    openapi_extra=allow(Role.OPERATOR, audit="voice.create"),
+)
 def create_voice(
     services: ServicesDep,
-    requester: RequesterDep,
+    caller: CallerDep,
+    request: Request,
     response: Response,
     audio: Annotated[
         UploadFile, File(description="Reference recording: WAV, FLAC, OGG or MP3, 3 to 30 s.")
@@ -47,49 +54,63 @@ def create_voice(
         consent=consent,
         audio=data,
         transcript=transcript,
-        requester=requester,
+        requester=caller.key_id,
         request_id=request_id_var.get(),
+        tenant=caller.tenant,
     )
     voice = services.voices.create(new)
+    note_object(request, voice.id)
     response.headers["Location"] = f"/v1/voices/{voice.id}"
     return VoiceOut.of(voice)
 
 
-@router.get("", response_model=VoicePage, responses=ERRORS)
+@router.get("", response_model=VoicePage, responses=ERRORS, openapi_extra=allow(Role.VIEWER))
 def list_voices(
     services: ServicesDep,
+    caller: CallerDep,
     include_deleted: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> VoicePage:
     """Voice profiles, newest first; deleted ones only with ``include_deleted=true``."""
     before = decode_cursor(cursor) if cursor else None
-    voices = services.voices.list_voices(include_deleted, before, limit)
+    voices = services.voices.list_voices(include_deleted, before, limit, caller.scope)
     nxt = encode_cursor(voices[-1].created_at, voices[-1].id) if len(voices) == limit else None
     return VoicePage(items=[VoiceOut.of(v) for v in voices], next_cursor=nxt)
 
 
-@router.get("/{voice_id}", response_model=VoiceOut, responses=ERRORS)
-def get_voice(voice_id: str, services: ServicesDep) -> VoiceOut:
+@router.get(
+    "/{voice_id}", response_model=VoiceOut, responses=ERRORS, openapi_extra=allow(Role.VIEWER)
+)
+def get_voice(voice_id: str, services: ServicesDep, caller: CallerDep) -> VoiceOut:
     """One voice profile, deleted or not (deleted profiles stay on record)."""
-    return VoiceOut.of(services.voices.get(voice_id))
+    return VoiceOut.of(services.voices.get(voice_id, caller.scope))
 
 
-@router.delete("/{voice_id}", response_model=VoiceOut, responses=ERRORS)
-def delete_voice(voice_id: str, services: ServicesDep, requester: RequesterDep) -> VoiceOut:
+@router.delete(
+    "/{voice_id}",
+    response_model=VoiceOut,
+    responses=ERRORS,
+    openapi_extra=allow(Role.OPERATOR, audit="voice.delete"),
+)
+def delete_voice(voice_id: str, services: ServicesDep, caller: CallerDep) -> VoiceOut:
     """Delete a profile: new jobs naming it are refused with ``voice_deleted``; jobs made
     with it, and the profile's record, stay readable."""
-    return VoiceOut.of(services.voices.delete(voice_id, requester))
+    return VoiceOut.of(services.voices.delete(voice_id, caller.key_id, caller.scope))
 
 
 @router.get(
     "/{voice_id}/reference",
     response_class=FileResponse,
     responses={200: {"content": {t: {} for t in MEDIA_TYPES.values()}}, **ERRORS},
+    openapi_extra=allow(Role.OPERATOR, audit="voice.reference.download"),
 )
-def get_reference(voice_id: str, services: ServicesDep) -> FileResponse:
-    """The reference recording exactly as uploaded; ``X-Content-SHA256`` is its checksum."""
-    voice = services.voices.get(voice_id)
+def get_reference(voice_id: str, services: ServicesDep, caller: CallerDep) -> FileResponse:
+    """The reference recording exactly as uploaded; ``X-Content-SHA256`` is its checksum.
+
+    A speaker's recording is biometric data: operators and admins only, every download audited.
+    """
+    voice = services.voices.get(voice_id, caller.scope)
     path = services.voices.reference_path(voice)
     if not path.is_file():
         raise OutputMissing("the reference file is missing from storage", voice_id=voice.id)

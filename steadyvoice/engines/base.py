@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+
+from steadyvoice.errors import InvalidRequest
 
 DEFAULT_SEED = 42
 
@@ -34,6 +37,9 @@ class SynthesisRequest:
     """What to say and how. Everything that can change the audio is in here.
 
     ``voice`` is the engine's own (base) voice; ``target`` a voice profile to adapt toward.
+    ``instructions`` (how to speak: an engine-defined key such as ``cantonese`` or ``happy``) and
+    ``cross_lingual`` (clone the timbre only; the text's language differs from the reference's)
+    are for engines that can do them; :func:`check_request` refuses them for any other engine.
     """
 
     text: str
@@ -41,6 +47,8 @@ class SynthesisRequest:
     seed: int = DEFAULT_SEED
     speed: float = 1.0
     target: VoiceTarget | None = None
+    instructions: str | None = None
+    cross_lingual: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,3 +90,41 @@ class Engine(Protocol):
     def load(self) -> None: ...
 
     def synthesize(self, request: SynthesisRequest) -> Audio: ...
+
+
+@runtime_checkable
+class StreamingEngine(Protocol):
+    """An engine that can also hand out audio while it is being made. Optional.
+
+    ``stream`` yields consecutive chunks (each an :class:`Audio` at the engine's rate) and holds
+    the model while it does: close the iterator (``contextlib.closing``) if you stop early.
+    Streamed audio carries no determinism promise.
+    """
+
+    def stream(self, request: SynthesisRequest) -> Iterator[Audio]: ...
+
+
+@runtime_checkable
+class RequestChecking(Protocol):
+    """An engine that checks a request's engine-specific fields without loading its model."""
+
+    def check_request(self, request: SynthesisRequest) -> None: ...
+
+
+@runtime_checkable
+class DeviceMemory(Protocol):
+    """An engine that can say how much accelerator memory its process holds between jobs."""
+
+    def device_memory_bytes(self) -> int: ...
+
+
+def check_request(engine: Engine, request: SynthesisRequest) -> None:
+    """Refuse what ``engine`` cannot do, cheaply (the API may call this before queueing a job)."""
+    if isinstance(engine, RequestChecking):
+        engine.check_request(request)
+        return
+    if request.instructions is not None or request.cross_lingual:
+        raise InvalidRequest(
+            f"the {engine.name} engine takes neither instructions nor cross_lingual",
+            engine=engine.name,
+        )

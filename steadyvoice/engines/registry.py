@@ -23,7 +23,14 @@ def _piper(settings: Settings) -> Engine:
     return PiperEngine(settings.piper)
 
 
-ENGINES: dict[str, EngineFactory] = {"fake": _fake, "piper": _piper}
+def _cosyvoice(settings: Settings) -> Engine:
+    # Importing the adapter is torch-free; torch and upstream load in CosyVoiceEngine.load().
+    from steadyvoice.engines.cosyvoice import CosyVoiceEngine
+
+    return CosyVoiceEngine(settings.cosyvoice, cache_dir=settings.data_dir / "cache")
+
+
+ENGINES: dict[str, EngineFactory] = {"fake": _fake, "piper": _piper, "cosyvoice": _cosyvoice}
 
 
 def build_engine(settings: Settings) -> Engine:

@@ -56,6 +56,9 @@ class Job(Base):
         UniqueConstraint("requester", "idempotency_key", name="uq_jobs_idem"),
         # Admission's "recent succeeded jobs" query: no sort over every succeeded job.
         Index("ix_jobs_status_created_at", "status", "created_at"),
+        # A tenant's newest jobs, and a key's jobs in flight (quota), without a scan.
+        Index("ix_jobs_tenant_created_at", "tenant", "created_at"),
+        Index("ix_jobs_requester_status", "requester", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -65,7 +68,8 @@ class Job(Base):
     engine: Mapped[str] = mapped_column(String(32))
     engine_version: Mapped[str | None] = mapped_column(String(256))
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
-    requester: Mapped[str] = mapped_column(String(128))
+    requester: Mapped[str] = mapped_column(String(128))  # the API key id
+    tenant: Mapped[str] = mapped_column(String(64), server_default="default")
     request_id: Mapped[str | None] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(256))
     request_hash: Mapped[str] = mapped_column(String(64))

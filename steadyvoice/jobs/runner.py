@@ -22,7 +22,7 @@ log = logging.getLogger("steadyvoice.runner")
 class Profiles(Protocol):
     """Resolves a voice profile id for a job (``VoiceService`` in the service)."""
 
-    def target_for(self, voice_id: str) -> VoiceTarget: ...
+    def target_for(self, voice_id: str, tenant: str | None = None) -> VoiceTarget: ...
 
 
 def request_for(claim: Claim, profiles: Profiles | None = None) -> SynthesisRequest:
@@ -36,12 +36,15 @@ def request_for(claim: Claim, profiles: Profiles | None = None) -> SynthesisRequ
         target = profiles.target_for(str(profile["id"]))
         if target.reference_sha256 != profile.get("reference_sha256"):
             raise EngineError("the voice profile's reference changed since the job was accepted")
+    instructions = params.get("instructions")
     return SynthesisRequest(
         text=claim.job.text,
         voice=str(params.get("base_voice", claim.job.voice)),
         seed=int(params.get("seed", DEFAULT_SEED)),
         speed=float(params.get("speed", 1.0)),
         target=target,
+        instructions=None if instructions is None else str(instructions),
+        cross_lingual=bool(params.get("cross_lingual", False)),
     )
 
 

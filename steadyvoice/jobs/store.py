@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -16,11 +17,21 @@ from sqlalchemy import ColumnElement, Engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from steadyvoice.errors import IdempotencyKeyReused, JobNotCancelable, JobNotFound
+from steadyvoice.errors import (
+    IdempotencyKeyReused,
+    JobNotCancelable,
+    JobNotFound,
+    TooManyInFlight,
+)
 from steadyvoice.jobs.database import READ_ONLY, make_engine, migrate, newest_first
 from steadyvoice.jobs.models import Job, utcnow
 from steadyvoice.jobs.states import TERMINAL, JobStatus, sources_of
+from steadyvoice.security.principal import DEFAULT_TENANT
 
+IN_FLIGHT = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+IN_FLIGHT_RETRY_SECONDS = 5
+
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 WORKER_LOST = "worker_lost"
 TIMEOUT = "timeout"
 
@@ -38,6 +49,7 @@ class NewJob:
     deadline_seconds: float
     request_id: str | None = None
     idempotency_key: str | None = None
+    tenant: str = DEFAULT_TENANT
 
     def request_hash(self) -> str:
         body = json.dumps(
@@ -116,8 +128,13 @@ class JobStore:
 
     # --- creating and reading -------------------------------------------------------------
 
-    def create(self, new: NewJob) -> tuple[Job, bool]:
-        """Record a queued job. With an idempotency key, a repeat returns the first job."""
+    def create(self, new: NewJob, max_in_flight: int | None = None) -> tuple[Job, bool]:
+        """Record a queued job. With an idempotency key, a repeat returns the first job.
+
+        ``max_in_flight`` caps the requester's queued + running jobs; the count and the insert
+        are one transaction, serialized per requester, so parallel API processes cannot both
+        take the last place.
+        """
         if new.idempotency_key is not None:
             existing = self._by_idempotency_key(new)
             if existing is not None:
@@ -133,6 +150,7 @@ class JobStore:
             engine_version=new.engine_version,
             params=new.params,
             requester=new.requester,
+            tenant=new.tenant,
             request_id=new.request_id,
             idempotency_key=new.idempotency_key,
             request_hash=new.request_hash(),
@@ -143,6 +161,8 @@ class JobStore:
         )
         try:
             with self.session() as s:
+                if max_in_flight is not None:
+                    _check_in_flight(s, new.requester, max_in_flight)
                 s.add(job)
         except IntegrityError:
             existing = self._by_idempotency_key(new)
@@ -165,10 +185,13 @@ class JobStore:
             )
         return job
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, tenant: str | None = None) -> Job:
+        """The job; ``job_not_found`` if missing or, with ``tenant``, another tenant's."""
+        if not JOB_ID.fullmatch(job_id):  # never send a client's junk (NUL...) to SQL
+            raise JobNotFound(f"no job {job_id!r}", job_id=job_id)
         with self.reading() as s:
             job = s.get(Job, job_id)
-        if job is None:
+        if job is None or (tenant is not None and job.tenant != tenant):
             raise JobNotFound(f"no job {job_id}", job_id=job_id)
         return job
 
@@ -180,9 +203,12 @@ class JobStore:
         created_before: datetime | None = None,
         before: tuple[datetime, str] | None = None,
         limit: int = 50,
+        tenant: str | None = None,
     ) -> list[Job]:
         """Newest first. ``before`` is the (created_at, id) of the last item of the prior page."""
         q = newest_first(select(Job), Job.created_at, Job.id, before, limit)
+        if tenant is not None:
+            q = q.where(Job.tenant == tenant)
         if status is not None:
             q = q.where(Job.status == status.value)
         if created_after is not None:
@@ -307,9 +333,9 @@ class JobStore:
         """Record a failure; False if the claim was lost meanwhile."""
         return self._finish(claim, JobStatus.FAILED, error_code=code, error_message=message[:2000])
 
-    def cancel(self, job_id: str) -> Job:
+    def cancel(self, job_id: str, tenant: str | None = None) -> Job:
         """Cancel a queued or running job (a running one's result is discarded)."""
-        job = self.get(job_id)
+        job = self.get(job_id, tenant)
         with self.session() as s:
             moved = self._move(
                 s,
@@ -385,3 +411,19 @@ class JobStore:
 
     def is_terminal(self, job_id: str) -> bool:
         return JobStatus(self.get(job_id).status) in TERMINAL
+
+
+def _check_in_flight(s: Session, requester: str, limit: int) -> None:
+    """Refuse (429) when ``requester`` already has ``limit`` jobs queued or running."""
+    if s.get_bind().dialect.name == "postgresql":  # SQLite writers are serialized already
+        s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:r))"), {"r": requester})
+    q = select(func.count()).where(Job.requester == requester, Job.status.in_(IN_FLIGHT))
+    in_flight = int(s.scalar(q) or 0)
+    if in_flight >= limit:
+        raise TooManyInFlight(
+            f"this key already has {in_flight} jobs queued or running (the limit is {limit}); "
+            "wait for one to finish",
+            limit=limit,
+            in_flight=in_flight,
+            retry_after=IN_FLIGHT_RETRY_SECONDS,
+        )

@@ -9,7 +9,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from steadyvoice.engines.base import DEFAULT_SEED, Engine
+from steadyvoice.engines.base import (
+    DEFAULT_SEED,
+    Engine,
+    SynthesisRequest,
+    VoiceTarget,
+    check_request,
+)
 from steadyvoice.errors import (
     TextEmpty,
     TextTooLong,
@@ -22,6 +28,7 @@ from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.runner import Profiles
 from steadyvoice.jobs.store import JobStore, NewJob
 from steadyvoice.observability.logs import event
+from steadyvoice.security.principal import Principal
 from steadyvoice.settings import Settings
 from steadyvoice.textrules import refuse_control_characters
 from steadyvoice.voices.profiles import is_profile_id
@@ -40,6 +47,8 @@ class JobRequest:
     seed: int | None = None
     speed: float = 1.0
     format: str = "wav"
+    instructions: str | None = None
+    cross_lingual: bool = False
 
 
 class JobService:
@@ -67,19 +76,20 @@ class JobService:
     def submit(
         self,
         req: JobRequest,
-        requester: str,
+        caller: Principal,
         request_id: str | None = None,
         idempotency_key: str | None = None,
     ) -> tuple[Job, bool]:
         """Returns (job, created). A repeated idempotency key returns the first job.
 
-        Admission control runs after validation and only for new work: a repeat of an accepted
-        job is always answered, however busy the queue is.
+        The job belongs to the caller's key and tenant; a voice profile must be visible to the
+        caller. Admission control and the key's in-flight quota apply only to new work: a
+        repeat of an accepted job is always answered, however busy the queue is.
         """
-        new = self._validate(req, requester, request_id, idempotency_key)
+        new = self._validate(req, caller, request_id, idempotency_key)
         if not self._is_repeat(new):
             self._admission.admit(len(new.text))
-        job, created = self._store.create(new)
+        job, created = self._store.create(new, caller.max_in_flight)
         if created:
             event(
                 log,
@@ -105,7 +115,7 @@ class JobService:
     def _validate(
         self,
         req: JobRequest,
-        requester: str,
+        caller: Principal,
         request_id: str | None,
         idempotency_key: str | None,
     ) -> NewJob:
@@ -117,17 +127,36 @@ class JobService:
         voice = req.voice or self._engine.default_voice()
         seed = DEFAULT_SEED if req.seed is None else req.seed
         params: dict[str, Any] = {"seed": seed, "speed": req.speed, "format": req.format}
-        version = self._voice_params(voice, params)
+        version, target = self._voice_params(voice, params, caller.scope)
+        # Engine-specific modes are recorded only when asked for, so older jobs' params and
+        # request hashes stay as they were.
+        if req.instructions is not None:
+            params["instructions"] = req.instructions
+        if req.cross_lingual:
+            params["cross_lingual"] = True
+        check_request(
+            self._engine,
+            SynthesisRequest(
+                text=text,
+                voice=str(params.get("base_voice", voice)),
+                seed=seed,
+                speed=req.speed,
+                target=target,
+                instructions=req.instructions,
+                cross_lingual=req.cross_lingual,
+            ),
+        )
         return NewJob(
             text=text,
             voice=voice,
             engine=self._engine.name,
             engine_version=version,
             params=params,
-            requester=requester,
+            requester=caller.key_id,
             deadline_seconds=self._settings.jobs.deadline_seconds,
             request_id=request_id,
             idempotency_key=idempotency_key,
+            tenant=caller.tenant,
         )
 
     def _checked_text(self, raw: str) -> str:
@@ -144,14 +173,17 @@ class JobService:
             )
         return text
 
-    def _voice_params(self, voice: str, params: dict[str, Any]) -> str:
-        """Check the voice, record what it resolves to in ``params``; return the engine version.
+    def _voice_params(
+        self, voice: str, params: dict[str, Any], scope: str | None
+    ) -> tuple[str, VoiceTarget | None]:
+        """Check the voice, record what it resolves to in ``params``; return the engine version
+        and the voice profile's target, if the voice is a profile.
 
         A voice profile is spoken by the engine's default voice adapted toward the profile; the
         job records the profile id, its reference checksum and the analysis version.
         """
         if self._profiles is not None and is_profile_id(voice):
-            target = self._profiles.target_for(voice)
+            target = self._profiles.target_for(voice, scope)
             self._engine.check_target(target)
             base = self._engine.default_voice()
             params["base_voice"] = base
@@ -160,8 +192,8 @@ class JobService:
                 "reference_sha256": target.reference_sha256,
                 "analysis_version": target.analysis_version,
             }
-            return self._engine.version(base, adapted=True)
+            return self._engine.version(base, adapted=True), target
         voices = self._engine.voices()
         if voice not in voices:
             raise UnknownVoice(f"unknown voice {voice!r}", voice=voice, available=voices)
-        return self._engine.version(voice)
+        return self._engine.version(voice), None

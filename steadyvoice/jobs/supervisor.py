@@ -30,7 +30,9 @@ class _Slot:
     started: float = 0.0
     failures: int = 0
     restarts: int = 0
+    recycles: int = 0
     next_start: float = 0.0
+    planned: bool = False  # the last exit was a clean one (recycled, or stopped by a signal)
 
 
 class Supervisor:
@@ -54,7 +56,14 @@ class Supervisor:
         cmd = [sys.executable, "-m", "steadyvoice", "worker", "--supervised"]
         slot.proc = subprocess.Popen(cmd, env=dict(os.environ))
         slot.started = time.monotonic()
-        event(log, "worker.spawned", slot=slot.index, pid=slot.proc.pid, restarts=slot.restarts)
+        event(
+            log,
+            "worker.spawned",
+            slot=slot.index,
+            pid=slot.proc.pid,
+            restarts=slot.restarts,
+            recycles=slot.recycles,
+        )
 
     def _watch(self) -> None:
         while not self._stop.wait(0.2):
@@ -65,18 +74,35 @@ class Supervisor:
         proc = slot.proc
         if proc is None:
             if time.monotonic() >= slot.next_start:
-                slot.restarts += 1
-                metrics.count_worker_restart()
+                if slot.planned:
+                    slot.recycles += 1
+                else:
+                    slot.restarts += 1
+                    metrics.count_worker_restart()
                 self._spawn(slot)
             return
         code = proc.poll()
         if code is None:
             return
         self._release(proc.pid)
+        # Exit 0 is a worker that chose to stop (a recycling limit, or a signal): replace it at
+        # once, without backoff, and do not count it as a crash.
+        slot.planned = code == 0
         uptime = time.monotonic() - slot.started
-        slot.failures = 0 if uptime > _STABLE_AFTER else slot.failures + 1
+        if slot.planned or uptime > _STABLE_AFTER:
+            slot.failures = 0
+        else:
+            slot.failures += 1
         delay = min(_MAX_BACKOFF, 0.5 * (2 ** max(0, slot.failures - 1))) if slot.failures else 0
-        event(log, "worker.exited", slot=slot.index, pid=proc.pid, code=code, restart_in=delay)
+        event(
+            log,
+            "worker.exited",
+            slot=slot.index,
+            pid=proc.pid,
+            code=code,
+            planned=slot.planned,
+            restart_in=delay,
+        )
         slot.proc = None
         slot.next_start = time.monotonic() + delay
 

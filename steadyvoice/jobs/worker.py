@@ -11,7 +11,7 @@ from types import FrameType
 
 from sqlalchemy.exc import OperationalError
 
-from steadyvoice.engines.base import Engine
+from steadyvoice.engines.base import DeviceMemory, Engine
 from steadyvoice.jobs import liveness
 from steadyvoice.jobs.dispatch import Doorbell
 from steadyvoice.jobs.liveness import WorkerRegistry
@@ -26,6 +26,8 @@ from steadyvoice.voices.store import VoiceStore
 
 log = logging.getLogger("steadyvoice.worker")
 
+MB = 1024 * 1024
+
 
 @dataclass
 class _State:
@@ -35,6 +37,7 @@ class _State:
     claim: Claim | None = None
     jobs_done: int = 0
     status: str = liveness.LOADING
+    recycled: str | None = None  # why this worker stopped to be replaced, if it did
 
 
 class Worker:
@@ -58,6 +61,11 @@ class Worker:
         self._parent_pid = parent_pid
         self._state = _State()
         metrics.configure(settings.slo)
+
+    @property
+    def recycled(self) -> str | None:
+        """``max_jobs``, ``max_memory`` or ``max_device_memory`` once a limit retired it."""
+        return self._state.recycled
 
     def request_stop(self, *_: object) -> None:
         """Finish the current job (if any), take no new one, then exit."""
@@ -85,6 +93,7 @@ class Worker:
             self._beat()
             metrics.set_process_memory("worker")
             event(log, "worker.ready", worker_id=self._id, engine=self._engine.name)
+            self._check_limits_fit()
             self._serve(doorbell)
         finally:
             doorbell.close()
@@ -92,7 +101,13 @@ class Worker:
             self._state.exited.set()
             beat.join(timeout=5)
             self._registry.remove(self._id)
-            event(log, "worker.stopped", worker_id=self._id, jobs_done=self._state.jobs_done)
+            event(
+                log,
+                "worker.stopped",
+                worker_id=self._id,
+                jobs_done=self._state.jobs_done,
+                recycled=self._state.recycled,
+            )
 
     def _serve(self, doorbell: Doorbell) -> None:
         poll = self._settings.jobs.poll_interval_seconds
@@ -107,6 +122,7 @@ class Worker:
                 doorbell.wait(poll)
                 continue
             self._run(claim)
+            self._recycle_if_due()
 
     def _run(self, claim: Claim) -> None:
         # The heartbeat thread publishes state; no extra write per job on the hot path.
@@ -121,6 +137,56 @@ class Worker:
             self._state.jobs_done += 1
             if not self._state.stop.is_set():
                 self._state.status = liveness.READY
+
+    def _recycle_if_due(self) -> None:
+        """Past a limit, stop after this job: the supervisor (or systemd) starts a fresh process.
+
+        A long-lived process that runs a GPU model tends to grow (allocator fragmentation, caches,
+        leaks in native code); a fresh one starts from the baseline again.
+        """
+        reason = self._limit_passed()
+        if reason is None or self._state.stop.is_set():
+            return
+        self._state.recycled = reason
+        event(
+            log,
+            "worker.recycling",
+            worker_id=self._id,
+            reason=reason,
+            jobs_done=self._state.jobs_done,
+            memory_mb=metrics.resident_memory_bytes() // MB,
+            device_memory_mb=self._device_memory() // MB,
+        )
+        self.request_stop()
+
+    def _limit_passed(self) -> str | None:
+        limits = self._settings.worker
+        if limits.max_jobs and self._state.jobs_done >= limits.max_jobs:
+            return "max_jobs"
+        if limits.max_memory_mb and metrics.resident_memory_bytes() > limits.max_memory_mb * MB:
+            return "max_memory"
+        device = limits.max_device_memory_mb
+        if device and self._device_memory() > device * MB:
+            return "max_device_memory"
+        return None
+
+    def _device_memory(self) -> int:
+        if isinstance(self._engine, DeviceMemory):
+            return self._engine.device_memory_bytes()
+        return 0
+
+    def _check_limits_fit(self) -> None:
+        """A memory limit below what the loaded engine needs would recycle after every job."""
+        limits = self._settings.worker
+        memory, device = metrics.resident_memory_bytes(), self._device_memory()
+        if (limits.max_memory_mb and memory > limits.max_memory_mb * MB) or (
+            limits.max_device_memory_mb and device > limits.max_device_memory_mb * MB
+        ):
+            log.warning(
+                "worker memory limit is below the loaded engine's baseline: it will be "
+                "recycled after every job",
+                extra={"memory_mb": memory // MB, "device_memory_mb": device // MB},
+            )
 
     def _beat(self) -> None:
         claim = self._state.claim

@@ -6,6 +6,7 @@ from alembic import context
 
 from steadyvoice.jobs.models import Base
 from steadyvoice.observability import models as _slo_models  # noqa: F401  (registers tables)
+from steadyvoice.security import models as _security_models  # noqa: F401  (registers tables)
 from steadyvoice.voices import models as _voice_models  # noqa: F401  (registers the table)
 
 connection = context.config.attributes["connection"]

@@ -103,6 +103,17 @@ JOBS_REFUSED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+AUDIT_WRITE_FAILURES = Counter(
+    "steadyvoice_audit_write_failures",
+    "Audit log rows that could not be written (the call itself was answered).",
+    registry=REGISTRY,
+)
+AUTH_REFUSALS = Counter(
+    "steadyvoice_auth_refusals",
+    "Calls refused by authentication, role or per-key limits, by error code.",
+    ["code"],
+    registry=REGISTRY,
+)
 WORKER_RESTARTS = Counter(
     "steadyvoice_worker_restarts",
     "Worker processes restarted by the supervisor.",
@@ -272,6 +283,18 @@ def observe_finished(
 def observe_refused(reason: str) -> None:
     """A submission refused by admission control (``deadline`` or ``queue_full``)."""
     JOBS_REFUSED.labels(reason=reason).inc()
+
+
+@_safe
+def observe_audit_failure() -> None:
+    """An audit row could not be written."""
+    AUDIT_WRITE_FAILURES.inc()
+
+
+@_safe
+def observe_auth_refusal(code: str) -> None:
+    """A call refused with 401, 403 or 429 (``code`` is the stable error code)."""
+    AUTH_REFUSALS.labels(code=code).inc()
 
 
 @_safe

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from steadyvoice.errors import ReferenceTooLarge, SteadyVoiceError
+from steadyvoice.errors import InvalidRequest, ReferenceTooLarge, SteadyVoiceError
+from steadyvoice.security.principal import DEFAULT_TENANT, TENANT_NAME
 from steadyvoice.settings import load_settings, prepare_data_dir
 from steadyvoice.voices.models import Voice
 
@@ -28,6 +29,7 @@ def add_parser(sub: Any) -> None:
     add.add_argument("file", type=Path, help="WAV, FLAC, OGG or MP3; 3 to 30 s of speech")
     add.add_argument("--consent", required=True, help="the speaker's consent statement")
     add.add_argument("--transcript", help="what is said in the recording")
+    add.add_argument("--tenant", default=DEFAULT_TENANT, help="the tenant it belongs to")
     add.set_defaults(func=_add)
 
     ls = cmds.add_parser("list", help="list profiles, newest first")
@@ -67,6 +69,7 @@ def _summary(voice: Voice) -> dict[str, Any]:
     return {
         "voice_id": voice.id,
         "name": voice.name,
+        "tenant": voice.tenant,
         "status": "deleted" if voice.deleted_at else "active",
         "created_by": voice.created_by,
         "created_at": voice.created_at.isoformat(),
@@ -84,6 +87,8 @@ def _refused(exc: SteadyVoiceError) -> int:
 def _add(args: argparse.Namespace) -> int:
     from steadyvoice.voices.profiles import NewVoice
 
+    if not TENANT_NAME.fullmatch(args.tenant):
+        return _refused(InvalidRequest(f"{args.tenant!r} is not a tenant name", field="tenant"))
     limit = load_settings().voices.max_upload_bytes
     try:
         if args.file.stat().st_size > limit:
@@ -98,6 +103,7 @@ def _add(args: argparse.Namespace) -> int:
         audio=data,
         transcript=args.transcript,
         requester=_actor(),
+        tenant=args.tenant,
     )
     try:
         voice = _service().create(new)

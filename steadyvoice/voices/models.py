@@ -18,7 +18,8 @@ class Voice(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    created_by: Mapped[str] = mapped_column(String(128))
+    created_by: Mapped[str] = mapped_column(String(128))  # the API key id (or cli:<user>)
+    tenant: Mapped[str] = mapped_column(String(64), server_default="default", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     request_id: Mapped[str | None] = mapped_column(String(64))
     consent: Mapped[str] = mapped_column(Text)

@@ -17,6 +17,7 @@ from steadyvoice.errors import (
     InvalidRequest,
     ReferenceTooLarge,
     ReferenceUnreadable,
+    TranscriptRequired,
     UnknownVoice,
     VoiceChecksBusy,
     VoiceDeleted,
@@ -24,6 +25,7 @@ from steadyvoice.errors import (
 )
 from steadyvoice.jobs.models import utcnow
 from steadyvoice.observability.logs import event
+from steadyvoice.security.principal import DEFAULT_TENANT
 from steadyvoice.settings import Settings, VoiceSettings
 from steadyvoice.storage.local import LocalStorage
 from steadyvoice.textrules import refuse_control_characters
@@ -55,6 +57,7 @@ class NewVoice:
     transcript: str | None = None
     requester: str = "anonymous"
     request_id: str | None = None
+    tenant: str = DEFAULT_TENANT
 
 
 class VoiceService:
@@ -67,6 +70,8 @@ class VoiceService:
         inspector: Inspector = inspect_isolated,
     ) -> None:
         self._limits = settings.voices
+        # CosyVoice clones from the reference recording and what is said in it.
+        self._transcript_required = settings.engine == "cosyvoice"
         self._store = store
         self._storage = LocalStorage(settings.voices_dir)
         self._inspect = inspector
@@ -91,6 +96,7 @@ class VoiceService:
             id=voice_id,
             name=name,
             created_by=new.requester,
+            tenant=new.tenant,
             created_at=utcnow(),
             request_id=new.request_id,
             consent=consent,
@@ -162,22 +168,35 @@ class VoiceService:
                 min_chars=MIN_CONSENT_CHARS,
             )
         transcript = _bounded(new.transcript or "", "transcript", limits.max_transcript_chars)
+        if not transcript and self._transcript_required:
+            raise TranscriptRequired(
+                "the cosyvoice engine needs the transcript of the recording (what is said in it, "
+                "word for word)",
+                field="transcript",
+            )
         return name, consent, transcript or None
 
-    def get(self, voice_id: str) -> Voice:
-        return self._store.get(voice_id)
+    def get(self, voice_id: str, tenant: str | None = None) -> Voice:
+        """The profile; ``voice_not_found`` if missing or, with ``tenant``, another tenant's."""
+        return self._store.get(voice_id, tenant)
 
     def list_voices(
-        self, include_deleted: bool, before: tuple[datetime, str] | None, limit: int
+        self,
+        include_deleted: bool,
+        before: tuple[datetime, str] | None,
+        limit: int,
+        tenant: str | None = None,
     ) -> list[Voice]:
-        return self._store.list_voices(include_deleted=include_deleted, before=before, limit=limit)
+        return self._store.list_voices(
+            include_deleted=include_deleted, before=before, limit=limit, tenant=tenant
+        )
 
     def every(self) -> Iterator[Voice]:
         """Every profile, deleted ones included (for verify and backup)."""
         return self._store.every()
 
-    def delete(self, voice_id: str, by: str) -> Voice:
-        voice = self._store.delete(voice_id, by)
+    def delete(self, voice_id: str, by: str, tenant: str | None = None) -> Voice:
+        voice = self._store.delete(voice_id, by, tenant)
         event(log, "voice.deleted", voice_id=voice_id)
         return voice
 
@@ -192,10 +211,13 @@ class VoiceService:
     def reference_path(self, voice: Voice) -> Path:
         return self._storage.path(voice.reference_name)
 
-    def target_for(self, voice_id: str) -> VoiceTarget:
-        """The profile a new job may use: ``unknown_voice`` / ``voice_deleted`` otherwise."""
+    def target_for(self, voice_id: str, tenant: str | None = None) -> VoiceTarget:
+        """The profile a new job may use: ``unknown_voice`` / ``voice_deleted`` otherwise.
+
+        With ``tenant``, another tenant's profile is ``unknown_voice`` like a missing one.
+        """
         try:
-            voice = self._store.get(voice_id)
+            voice = self._store.get(voice_id, tenant)
         except VoiceNotFound:
             raise UnknownVoice(f"unknown voice {voice_id!r}", voice=voice_id) from None
         if voice.deleted_at is not None:

@@ -30,13 +30,14 @@ class VoiceStore:
             s.add(voice)
         return voice
 
-    def get(self, voice_id: str) -> Voice:
-        """The profile, deleted or not; ``voice_not_found`` if there never was one."""
+    def get(self, voice_id: str, tenant: str | None = None) -> Voice:
+        """The profile, deleted or not; ``voice_not_found`` if there never was one, or if
+        ``tenant`` is given and the profile is another tenant's (indistinguishable)."""
         if not VOICE_ID.fullmatch(voice_id):  # never send a client's junk (NUL...) to SQL
             raise VoiceNotFound(f"no voice {voice_id!r}", voice_id=voice_id)
         with self._jobs.reading() as s:
             voice = s.get(Voice, voice_id)
-        if voice is None:
+        if voice is None or (tenant is not None and voice.tenant != tenant):
             raise VoiceNotFound(f"no voice {voice_id}", voice_id=voice_id)
         return voice
 
@@ -46,9 +47,12 @@ class VoiceStore:
         include_deleted: bool = False,
         before: tuple[datetime, str] | None = None,
         limit: int = 50,
+        tenant: str | None = None,
     ) -> list[Voice]:
         """Newest first; ``before`` is the (created_at, id) of the last item of the prior page."""
         q = newest_first(select(Voice), Voice.created_at, Voice.id, before, limit)
+        if tenant is not None:
+            q = q.where(Voice.tenant == tenant)
         if not include_deleted:
             q = q.where(Voice.deleted_at.is_(None))
         with self._jobs.reading() as s:
@@ -69,9 +73,9 @@ class VoiceStore:
             )
         return self.get(voice_id)
 
-    def delete(self, voice_id: str, by: str) -> Voice:
+    def delete(self, voice_id: str, by: str, tenant: str | None = None) -> Voice:
         """Mark deleted (once; a repeat keeps the first time and actor) and return the profile."""
-        self.get(voice_id)
+        self.get(voice_id, tenant)
         with self._jobs.session() as s:
             s.execute(
                 update(Voice)

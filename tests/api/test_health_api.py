@@ -10,6 +10,7 @@ from typing import Any, cast
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from processes import use_admin_key  # type: ignore[import-not-found]
 
 from steadyvoice.api.app import create_app
 from steadyvoice.api.deps import Services
@@ -21,7 +22,7 @@ from steadyvoice.settings import Settings
 def client(tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path / "data", engine="fake", storage={"min_free_disk_mb": 0})
     with TestClient(create_app(settings, run_reaper=False)) as started:
-        yield started
+        yield use_admin_key(started, settings.data_dir)
 
 
 def services(client: TestClient) -> Services:

@@ -61,7 +61,8 @@ def test_submit_answers_202_with_a_location(client: TestClient) -> None:
     assert body["params"] == {"seed": 42, "speed": 1.0, "format": "wav"}
     assert body["engine"] == "fake"
     assert body["engine_version"] == "fake-1+sr16000"
-    assert body["requester"] == "anonymous"
+    assert body["requester"] == client.get("/v1/me").json()["key_id"]
+    assert body["tenant"] == "default"
     assert body["attempts"] == 0
     assert body["error"] is None and body["output"] is None
     assert body["started_at"] is None and body["finished_at"] is None
@@ -318,3 +319,11 @@ def test_list_pages_follow_next_cursor(client: TestClient) -> None:
         params = {"limit": 2, "cursor": page["next_cursor"]}
     assert pages == 3
     assert seen == ids[::-1]
+
+
+@pytest.mark.parametrize("field", [{"instructions": "happy"}, {"cross_lingual": True}])
+def test_modes_the_engine_lacks_are_refused(client: TestClient, field: dict[str, Any]) -> None:
+    r = client.post("/v1/jobs", json={"text": "Hello there.", **field})
+    error = error_of(r, 422, "invalid_request")
+    assert error["engine"] == "fake"
+    assert client.get("/v1/jobs").json()["items"] == []

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import psycopg
 from fastapi.testclient import TestClient
+from processes import use_admin_key  # type: ignore[import-not-found]
 
 from steadyvoice.api.app import create_app
 from steadyvoice.settings import Settings
@@ -14,8 +15,10 @@ from steadyvoice.settings import Settings
 def test_database_outage_gives_503_store_unavailable(
     pg_url: str, pg_admin_url: str, settings_factory: Callable[..., Settings]
 ) -> None:
-    app = create_app(settings_factory(database_url=pg_url), run_reaper=False)
+    settings = settings_factory(database_url=pg_url)
+    app = create_app(settings, run_reaper=False)
     with TestClient(app) as client:
+        use_admin_key(client, settings.data_dir)
         assert client.post("/v1/jobs", json={"text": "before the outage"}).status_code == 202
         name = pg_url.rsplit("/", 1)[1]
         with psycopg.connect(pg_admin_url, autocommit=True) as conn:

@@ -70,7 +70,8 @@ def test_upload_creates_a_profile_with_its_consent_and_checksum(client: TestClie
     assert body["name"] == "Jane"
     assert body["consent"] == CONSENT
     assert body["transcript"] == "Good morning."
-    assert body["created_by"] == "anonymous"
+    assert body["created_by"] == client.get("/v1/me").json()["key_id"]
+    assert body["tenant"] == "default"
     ref = body["reference"]
     assert ref["sha256"] == hashlib.sha256(audio).hexdigest()
     assert ref["size_bytes"] == len(audio)
@@ -287,7 +288,8 @@ def test_deleting_a_voice_refuses_new_jobs_and_keeps_history(
     deleted = client.delete(f"/v1/voices/{vid}")
     assert deleted.status_code == 200
     gone = deleted.json()
-    assert gone["status"] == "deleted" and gone["deleted_by"] == "anonymous"
+    assert gone["status"] == "deleted"
+    assert gone["deleted_by"] == client.get("/v1/me").json()["key_id"]
     assert client.delete(f"/v1/voices/{vid}").json()["deleted_at"] == gone["deleted_at"]
 
     err = error_of(

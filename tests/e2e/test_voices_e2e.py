@@ -21,10 +21,10 @@ LIMIT = 1024 * 1024
 CHUNK = 64 * 1024
 
 
-def _send_chunked_upload(port: int, budget: int) -> tuple[int, bytes]:
+def _send_chunked_upload(port: int, budget: int, auth: bytes) -> tuple[int, bytes]:
     """Stream an endless multipart upload; return (bytes sent, response) once refused."""
     head = (
-        b"POST /v1/voices HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"POST /v1/voices HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + b"\r\n"
         b"Content-Type: multipart/form-data; boundary=xyz\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n"
     )
@@ -75,7 +75,8 @@ def test_an_endless_upload_is_cut_off_near_the_limit(
     svc = start_service(env, "--no-workers", ready=False)
     port = int(svc.url.rsplit(":", 1)[1])
     budget = 200 * LIMIT  # what a client could push if the server read everything
-    sent, response = _send_chunked_upload(port, budget)
+    auth = f"Authorization: {svc.http.headers['Authorization']}".encode()
+    sent, response = _send_chunked_upload(port, budget, auth)
     assert response.startswith(b"HTTP/1.1 413"), response[:200]
     error = json.loads(response.split(b"\r\n\r\n", 1)[1])["error"]
     assert error["code"] == "reference_too_large" and error["limit"] == LIMIT
@@ -84,7 +85,7 @@ def test_an_endless_upload_is_cut_off_near_the_limit(
     # A declared size over the limit is refused before any body is sent.
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(
-            b"POST /v1/voices HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"POST /v1/voices HTTP/1.1\r\nHost: 127.0.0.1\r\n" + auth + b"\r\n"
             b"Content-Type: multipart/form-data; boundary=xyz\r\n"
             b"Content-Length: 2147483648\r\n\r\n"
         )

@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from processes import Service, ServiceFactory, poll  # type: ignore[import-not-found]
+from processes import (  # type: ignore[import-not-found]
+    Service,
+    ServiceFactory,
+    poll,
+    use_admin_key,  # type: ignore[import-not-found]
+)
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
@@ -53,8 +58,9 @@ def client(
 ) -> Iterator[TestClient]:
     monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
     monkeypatch.setattr("steadyvoice.api.metrics.OUTPUTS_SCAN_SECONDS", 0.05)
-    with TestClient(create_app(settings_factory(), run_reaper=False)) as client:
-        yield client
+    settings = settings_factory()
+    with TestClient(create_app(settings, run_reaper=False)) as client:
+        yield use_admin_key(client, settings.data_dir)
 
 
 def services(client: TestClient) -> Services:
@@ -186,6 +192,7 @@ def test_buckets_include_the_configured_latency_target(
     settings = settings_factory(slo={"latency_target_seconds": 4.2})
     try:
         with TestClient(create_app(settings, run_reaper=False)) as client:
+            use_admin_key(client, settings.data_dir)
             scrape(client)  # the first scrape is counted once it has answered
             after = scrape(client)
         bucket = "steadyvoice_http_request_duration_seconds_bucket"

@@ -1,0 +1,98 @@
+"""Authentication, roles and per-key rate limits, checked before routing and body parsing.
+
+Runs as ASGI middleware so that a caller without a valid key learns nothing else: not whether
+the body was valid, not whether the route exists, and sends no upload first.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from steadyvoice.api.middleware import send_error
+from steadyvoice.api.policy import CallState, Policies, RoutePolicy, call_state
+from steadyvoice.errors import (
+    Forbidden,
+    KeyRevoked,
+    SteadyVoiceError,
+    StoreUnavailable,
+    Unauthenticated,
+)
+from steadyvoice.observability import metrics
+from steadyvoice.security.keys import KeyStore, token_from_header
+from steadyvoice.security.principal import Principal
+from steadyvoice.security.ratelimit import RateLimiter
+
+log = logging.getLogger("steadyvoice.api")
+
+
+class AccessMiddleware:
+    """Every route but the open probes needs a valid key of a sufficient role, within limits."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        api: FastAPI,
+        keys: KeyStore,
+        limiter: RateLimiter,
+        docs_open: bool = False,
+    ) -> None:
+        self.app = app
+        self._policies = Policies(api, docs_open)
+        self._keys = keys
+        self._limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = call_state(scope)
+        state.policy = policy = self._policies.resolve(scope)
+        if policy.role is not None:
+            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            try:
+                state.principal = await anyio.to_thread.run_sync(self._admit, header, policy, state)
+            except SteadyVoiceError as exc:
+                metrics.observe_auth_refusal(exc.code)
+                await send_error(send, exc, _auth_headers(exc))
+                return
+            except OperationalError:
+                log.error("job store unavailable while checking a key")
+                down = StoreUnavailable("the job store is unreachable; nothing was done, retry")
+                await send_error(send, down, {"Retry-After": "5"})
+                return
+        await self.app(scope, receive, send)
+
+    def _admit(self, header: str, policy: RoutePolicy, state: CallState) -> Principal:
+        try:
+            record = self._keys.check(token_from_header(header))
+        except KeyRevoked as exc:
+            state.key_id = exc.details.get("key_id")
+            raise
+        state.key_id = record.id
+        principal = state.principal = self._keys.principal_of(record)
+        self._limiter.hit(principal.key_id, principal.rate_per_minute)
+        assert policy.role is not None
+        if not principal.may(policy.role):
+            raise Forbidden(
+                f"a {principal.role.value} key may not call this route; "
+                f"it needs {policy.role.value} or above",
+                role=principal.role.value,
+                needed=policy.role.value,
+            )
+        return principal
+
+
+def _auth_headers(exc: SteadyVoiceError) -> dict[str, str]:
+    if isinstance(exc, Unauthenticated):
+        if exc.code == Unauthenticated.code:
+            return {"WWW-Authenticate": 'Bearer realm="steadyvoice"'}
+        return {"WWW-Authenticate": 'Bearer realm="steadyvoice", error="invalid_token"'}
+    if "retry_after" in exc.details:
+        return {"Retry-After": str(exc.details["retry_after"])}
+    return {}

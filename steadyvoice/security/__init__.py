@@ -1,0 +1,1 @@
+"""API keys, roles, tenants, per-key rate limits and the audit log."""

@@ -1,0 +1,98 @@
+"""Per-key request rate, shared by every API process through the database.
+
+A sliding window over two clock minutes: the estimate is this minute's count plus last
+minute's count weighted by how much of last minute still lies inside the past 60 s. Refused
+requests count too, so a client that keeps hammering stays refused; one that waits the
+``Retry-After`` it was given gets through.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from fractions import Fraction
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from steadyvoice.errors import TooManyRequests
+from steadyvoice.jobs.store import JobStore
+from steadyvoice.security.models import RateWindow
+
+WINDOW = 60.0
+
+
+def estimate(previous: int, current: int, elapsed: float) -> float:
+    """Requests in the last 60 s, estimated from two clock-minute counts."""
+    return previous * (WINDOW - elapsed) / WINDOW + current
+
+
+def retry_after(previous: int, current: int, elapsed: float, limit: int) -> int:
+    """Whole seconds until one more request would be within ``limit``.
+
+    Exact arithmetic: with floats, a wait of exactly 20 s can come out as 20.000000000000004
+    and be rounded up to 21.
+    """
+    room = limit - 1  # the estimate must fall to this before one more request fits
+    window, spent = Fraction(int(WINDOW)), Fraction(elapsed)
+    if current <= room:
+        if previous == 0:
+            return 1
+        wait = window - spent - window * (room - current) / previous
+        return max(1, math.ceil(wait))
+    # Not before the next minute: then this minute's count fades as the window slides on.
+    later = window * (1 - Fraction(room, current)) if current else Fraction(0)
+    return max(1, math.ceil(window - spent + later))
+
+
+class RateLimiter:
+    """Counts a key's requests per clock minute in ``rate_windows``."""
+
+    def __init__(self, store: JobStore, clock: Callable[[], float] = time.time) -> None:
+        self._store = store
+        self._clock = clock
+
+    def hit(self, key_id: str, limit: int) -> None:
+        """Count one request; raise ``rate_limited`` (429) over ``limit`` per minute."""
+        now = self._clock()
+        minute = int(now // WINDOW)
+        elapsed = now - minute * WINDOW
+        with self._store.session() as s:
+            current = _increment(s, key_id, minute)
+            previous = s.scalar(
+                select(RateWindow.count).where(
+                    RateWindow.key_id == key_id, RateWindow.minute == minute - 1
+                )
+            )
+        previous = previous or 0
+        if estimate(previous, current, elapsed) > limit:
+            wait = retry_after(previous, current, elapsed, limit)
+            raise TooManyRequests(
+                f"more than {limit} requests a minute with this key; retry in {wait} s",
+                limit=limit,
+                retry_after=wait,
+            )
+
+    def sweep(self) -> int:
+        """Delete windows no estimate reads any more; returns how many."""
+        oldest_needed = int(self._clock() // WINDOW) - 1
+        with self._store.session() as s:
+            result = s.execute(delete(RateWindow).where(RateWindow.minute < oldest_needed))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _increment(s: Session, key_id: str, minute: int) -> int:
+    """Add one to the key's count for ``minute`` in one statement; returns the new count."""
+    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        insert(RateWindow)
+        .values(key_id=key_id, minute=minute, count=1)
+        .on_conflict_do_update(
+            index_elements=[RateWindow.key_id, RateWindow.minute],
+            set_={"count": RateWindow.count + 1},
+        )
+        .returning(RateWindow.count)
+    )
+    return int(s.execute(stmt).scalar_one())

@@ -1,0 +1,118 @@
+"""Sentence splitting for streaming: one piece per sentence, none longer than a limit.
+
+A sentence ends at ``. ! ? ;`` (or a run of them, with any closing quotes or brackets) followed
+by whitespace, at a line break, and right after the CJK full stop, exclamation and question
+marks (U+3002, U+FF01, U+FF1F). A full stop does not end a sentence after a listed abbreviation
+("Dr.", "e.g."), after a single letter ("J. Smith"), or when the next word starts with a
+lower-case letter; a full stop between digits ("3.5") is never followed by whitespace, so it
+never splits.
+
+A sentence longer than ``max_chars`` is cut after commas and colons, and a clause still too long
+between words. Nothing is ever cut inside a word: a single word longer than ``max_chars`` (or
+a run of CJK text with no punctuation) is a piece of its own, longer than the limit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+# Lower case, without the final full stop.
+ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "st", "mt", "vs", "approx", "cf", "e.g", "i.e"}
+)
+# Abbreviations only before a number ("No. 5", "Fig. 2"); elsewhere these are words ("I said no.").
+ABBREVIATIONS_BEFORE_NUMBERS = frozenset({"no", "nos", "fig", "p", "pp", "vol", "ch"})
+
+# Each alternative starts only where its run of punctuation starts and takes the run whole
+# (possessive), so a long run of "!!!!" is looked at once, not once per character.
+_END = re.compile(
+    "(?<![.!?;\u2026])[.!?;\u2026]++[\"'\u201d\u2019)\\]\u00bb]*+(?=\\s)"
+    "|(?<![\u3002\uff01\uff1f])[\u3002\uff01\uff1f]++[\u300d\u300f\u201d\u2019\uff09)]*+"
+)
+_WORD_BEFORE = re.compile(r"(\S+)\Z")
+_NEXT = re.compile(r"\s*[\"'\u201c\u2018(\[]*(.?)")
+_CLAUSE_CUT = re.compile("(?<=[,:] )|(?<=[\uff0c\u3001\uff1a] )|(?<=[\uff0c\u3001\uff1a])(?! )")
+_WORD_CUT = re.compile("(?<= )")
+_LOOK_BACK = 40
+
+
+def split_sentences(text: str, max_chars: int) -> list[str]:
+    """Cut ``text`` into sentences, and sentences longer than ``max_chars`` into clauses or
+    runs of words.
+
+    Pieces are non-empty, in order, with runs of whitespace made single spaces. Removing all
+    whitespace from ``" ".join(pieces)`` and from ``text`` gives the same string. Empty or
+    blank text gives no pieces.
+    """
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be at least 1, not {max_chars}")
+    pieces: list[str] = []
+    for sentence in _sentences(text):
+        pieces.extend(_fit(sentence, max_chars))
+    return pieces
+
+
+def _sentences(text: str) -> Iterator[str]:
+    for line in text.splitlines():
+        start = 0
+        for end in _ends(line):
+            yield from _tidy(line[start:end])
+            start = end
+        yield from _tidy(line[start:])
+
+
+def _ends(line: str) -> Iterator[int]:
+    for found in _END.finditer(line):
+        stops = found.group().rstrip("\"'\u201d\u2019)]\u00bb\u300d\u300f\uff09")
+        if set(stops) <= {".", "\u2026"} and not _full_stop_ends(line, found):
+            continue
+        yield found.end()
+
+
+def _full_stop_ends(line: str, found: re.Match[str]) -> bool:
+    following = _NEXT.match(line, found.end())
+    after = following.group(1) if following else ""
+    if after.islower():
+        return False
+    window = line[max(0, found.start() - _LOOK_BACK) : found.start()]
+    before = _WORD_BEFORE.search(window)
+    word = before.group(1).lstrip("\"'\u201c\u2018([").lower() if before else ""
+    if word in ABBREVIATIONS or (word in ABBREVIATIONS_BEFORE_NUMBERS and after.isdigit()):
+        return False
+    return not (len(word) == 1 and word.isalpha())
+
+
+def _tidy(text: str) -> list[str]:
+    tidied = " ".join(text.split())
+    return [tidied] if tidied else []
+
+
+def _fit(sentence: str, max_chars: int) -> list[str]:
+    if len(sentence) <= max_chars:
+        return [sentence]
+    pieces: list[str] = []
+    for clause in _pack(_CLAUSE_CUT.split(sentence), max_chars):
+        if len(clause) <= max_chars:
+            pieces.append(clause)
+        else:
+            pieces.extend(_pack(_WORD_CUT.split(clause), max_chars))
+    return pieces
+
+
+def _pack(parts: list[str], max_chars: int) -> list[str]:
+    """Join neighbouring parts while they fit; a part too long on its own stays alone.
+
+    Each part keeps the space that followed it, so joining parts gives back the text.
+    """
+    packed: list[str] = []
+    current = ""
+    for part in parts:
+        if current and len((current + part).rstrip()) > max_chars:
+            packed.append(current.strip())
+            current = part
+        else:
+            current += part
+    if current.strip():
+        packed.append(current.strip())
+    return packed

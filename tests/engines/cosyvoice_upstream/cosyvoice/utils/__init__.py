@@ -1,0 +1,1 @@
+"""Stand-in of upstream's cosyvoice.utils."""

@@ -1,0 +1,1 @@
+"""Stand-in of the Matcha-TTS submodule upstream puts on sys.path (empty)."""
