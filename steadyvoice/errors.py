@@ -268,3 +268,23 @@ class TranscriptRequired(InvalidRequest):
     """The engine clones from the reference recording and its transcript; this one has none."""
 
     code = "transcript_required"
+
+
+class UnknownModel(InvalidRequest):
+    """``model`` names no model this service serves (see ``GET /v1/models``)."""
+
+    code = "unknown_model"
+
+
+class SpeechTimeout(SteadyVoiceError):
+    """The job did not finish within the wait of a synchronous call; it goes on running."""
+
+    code = "speech_timeout"
+    status = 504
+
+
+class SpeechFailed(SteadyVoiceError):
+    """The job behind a synchronous speech call ended without audio; details name its error."""
+
+    code = "speech_failed"
+    status = 502

@@ -129,6 +129,35 @@ class SecuritySettings(_Group):
     rate_sweep_seconds: PositiveSeconds = 60.0
 
 
+OPENAI_VOICES = (
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "fable",
+    "onyx",
+    "nova",
+    "sage",
+    "shimmer",
+    "verse",
+    "marin",
+    "cedar",
+)
+
+
+class SpeechSettings(_Group):
+    """The OpenAI-compatible ``/v1/audio/speech`` route, streaming and text handling."""
+
+    models: list[str] = Field(default_factory=lambda: ["tts-1", "tts-1-hd"])
+    voice_map: dict[str, str] = Field(default_factory=dict)
+    default_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    wait_seconds: PositiveSeconds = 120.0
+    poll_seconds: float = Field(0.02, gt=0, le=5)
+    chunk_retention_seconds: PositiveSeconds = 600.0
+    normalize: Literal["auto", "en", "none"] = "auto"
+
+
 class FakeSettings(_Group):
     """The ``fake`` engine used by tests and overhead benchmarks."""
 
@@ -200,6 +229,7 @@ class Settings(BaseSettings):
     slo: SloSettings = SloSettings()
     admission: AdmissionSettings = AdmissionSettings()
     security: SecuritySettings = SecuritySettings()
+    speech: SpeechSettings = SpeechSettings()
     fake: FakeSettings = FakeSettings()
     cosyvoice: CosyVoiceSettings = CosyVoiceSettings()
     worker: WorkerSettings = WorkerSettings()

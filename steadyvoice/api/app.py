@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from steadyvoice import __version__
-from steadyvoice.api import audit, health, jobs, keys, metrics, slo, voices
+from steadyvoice.api import audit, health, jobs, keys, metrics, slo, speech, voices
 from steadyvoice.api.access import AccessMiddleware
 from steadyvoice.api.audit_trail import AuditMiddleware
 from steadyvoice.api.deps import Services
@@ -25,6 +26,7 @@ from steadyvoice.api.middleware import (
 from steadyvoice.api.openapi import install_openapi
 from steadyvoice.api.policy import check_routes
 from steadyvoice.engines.registry import build_engine
+from steadyvoice.jobs.chunks import ChunkStore
 from steadyvoice.jobs.dispatch import DoorbellDispatcher
 from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.reaper import Reaper
@@ -77,9 +79,15 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
         services.engine.version(services.engine.default_voice())  # hash model files now
         metric_hooks.precreate_series()
         ensure_admin_key(services.keys, settings)
-        sweeper = Periodic(
-            "rate-sweep", settings.security.rate_sweep_seconds, services.limiter.sweep, log
-        )
+        chunks = ChunkStore(services.store)
+        retention = timedelta(seconds=settings.speech.chunk_retention_seconds)
+
+        def sweep() -> None:
+            """Expired rate-limit windows, and streamed chunks no client can still want."""
+            services.limiter.sweep()
+            chunks.sweep(retention)
+
+        sweeper = Periodic("sweeper", settings.security.rate_sweep_seconds, sweep, log)
         reaper = Reaper(services.store, DoorbellDispatcher(settings.run_dir), settings.jobs)
         monitor = IncidentMonitor(
             services.store,
@@ -118,6 +126,7 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(keys.me_router)
     app.include_router(audit.router)
+    app.include_router(speech.router)
     check_routes(app)
     install_openapi(app)
     uploads = {
@@ -145,7 +154,10 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
             allow_origins=settings.api.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
-            expose_headers=["Location", "Retry-After", "X-Content-SHA256", "X-Request-ID"],
+            expose_headers=[
+                *("Location", "Retry-After", "X-Content-SHA256", "X-Request-ID"),
+                *("X-Job-ID", "X-Sample-Rate", "X-Converted-From", "X-Source-SHA256"),
+            ],
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware)

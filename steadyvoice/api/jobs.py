@@ -11,7 +11,8 @@ from steadyvoice.api.cursor import decode_cursor, encode_cursor
 from steadyvoice.api.deps import CallerDep, ServicesDep, note_object
 from steadyvoice.api.policy import allow
 from steadyvoice.api.schemas import JobCreate, JobOut, JobPage, Timestamp, error_responses
-from steadyvoice.audio.wav import CONTENT_TYPES
+from steadyvoice.api.speech_schemas import AUDIO_CONTENT, AudioFormat
+from steadyvoice.audio.formats import CONTENT_TYPES, EXTENSIONS, decode, encode
 from steadyvoice.errors import AudioNotReady, InvalidRequest, OutputMissing
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.jobs.submit import JobRequest
@@ -53,6 +54,7 @@ def create_job(
         format=body.format,
         instructions=body.instructions,
         cross_lingual=body.cross_lingual,
+        normalize=body.normalize,
     )
     job, _ = services.jobs.submit(req, caller, request_id_var.get(), idempotency_key)
     note_object(request, job.id)
@@ -96,11 +98,28 @@ def get_job(job_id: str, services: ServicesDep, caller: CallerDep) -> JobOut:
 @router.get(
     "/{job_id}/audio",
     response_class=FileResponse,
-    responses={200: {"content": {"audio/wav": {}}}, **ERRORS},
+    responses={200: {"content": AUDIO_CONTENT}, **ERRORS},
     openapi_extra=allow(Role.VIEWER, audit="job.audio.download"),
 )
-def get_audio(job_id: str, services: ServicesDep, caller: CallerDep) -> FileResponse:
-    """The generated audio file, once the job has succeeded. Every download is audited."""
+def get_audio(
+    job_id: str,
+    services: ServicesDep,
+    caller: CallerDep,
+    fmt: Annotated[
+        AudioFormat | None,
+        Query(
+            alias="format",
+            description="Convert to this format (default: the job's own, as stored).",
+        ),
+    ] = None,
+) -> Response:
+    """The generated audio file, once the job has succeeded. Every download is audited.
+
+    The stored file comes with ``X-Content-SHA256``. Asked in another ``format``, it is
+    decoded and encoded again on the fly (at the job's sample rate; lossy to lossy loses
+    more): that answer has ``X-Converted-From`` (the stored format) and ``X-Source-SHA256``
+    (the stored file's checksum) instead, since the converted bytes are not what was stored.
+    """
     job = services.store.get(job_id, caller.scope)
     if job.status != JobStatus.SUCCEEDED.value:
         raise AudioNotReady(
@@ -109,12 +128,30 @@ def get_audio(job_id: str, services: ServicesDep, caller: CallerDep) -> FileResp
     path = services.storage.path(job.output_name)
     if not path.is_file():
         raise OutputMissing("the output file is missing; run `steadyvoice verify`", job_id=job.id)
-    fmt = str(job.params.get("format", "wav"))
-    return FileResponse(
-        path,
+    stored = str(job.params.get("format", "wav"))
+    if fmt is None or fmt == stored:
+        return FileResponse(
+            path,
+            media_type=CONTENT_TYPES[stored],
+            filename=path.name,
+            headers={"X-Content-SHA256": job.sha256 or ""},
+        )
+    try:
+        samples, rate = decode(path.read_bytes(), stored, sample_rate=job.sample_rate)
+    except ValueError:
+        raise OutputMissing(
+            "the output file cannot be decoded; run `steadyvoice verify`", job_id=job.id
+        ) from None
+    converted = encode(samples, rate, fmt, output_rate=job.sample_rate)
+    name = f"{path.stem}.{EXTENSIONS[fmt]}"
+    return Response(
+        converted,
         media_type=CONTENT_TYPES[fmt],
-        filename=path.name,
-        headers={"X-Content-SHA256": job.sha256 or ""},
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "X-Converted-From": stored,
+            "X-Source-SHA256": job.sha256 or "",
+        },
     )
 
 

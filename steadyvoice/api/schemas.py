@@ -45,7 +45,14 @@ class JobCreate(BaseModel):
     voice: str | None = Field(None, description="Voice name; the engine's default if omitted.")
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Defaults to 42.")
     speed: float = Field(1.0, ge=0.25, le=4.0)
-    format: Literal["wav"] = "wav"
+    format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = Field(
+        "wav", description="How the audio is stored and served (pcm: raw s16le mono)."
+    )
+    normalize: bool | None = Field(
+        None,
+        description="Spell out numbers, dates, currency and times in English before speaking "
+        "(the spoken text is recorded on the job). Default: the service's setting.",
+    )
     instructions: str | None = Field(
         None,
         max_length=64,
@@ -79,6 +86,9 @@ class JobOut(BaseModel):
     id: str
     status: str
     text: str
+    spoken_text: str | None = Field(
+        description="What the engine was given, if normalization changed the text."
+    )
     voice: str
     engine: str
     engine_version: str | None

@@ -54,6 +54,23 @@ EXTENSIONS = {
 }
 
 
+def encoder_tag(fmt: str) -> str:
+    """What encodes ``fmt``, for the engine version a job records (``""`` for wav and pcm,
+    whose bytes follow from the samples alone).
+
+    A different codec library may encode the same samples into other bytes, so the version
+    of a job stored as mp3, opus, aac or flac names the library that made it.
+    """
+    check_format(fmt)
+    if fmt in CODECS:
+        import av
+
+        return f"+{fmt}-av{av.__version__}-ffmpeg{av.ffmpeg_version_info}"
+    if fmt == "flac":
+        return f"+flac-sndfile{sf.__libsndfile_version__}"
+    return ""
+
+
 def check_format(fmt: str) -> None:
     """Raise ValueError unless ``fmt`` is one of :data:`FORMATS`."""
     if fmt not in FORMATS:

@@ -9,8 +9,6 @@ import soundfile as sf
 
 from steadyvoice.engines.base import FloatAudio
 
-CONTENT_TYPES = {"wav": "audio/wav"}
-
 
 def encode_wav(samples: FloatAudio, sample_rate: int) -> bytes:
     """Mono PCM_16 WAV. Same samples give the same bytes (no timestamps in the header)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -44,15 +45,19 @@ class FakeEngine:
         return None
 
     def synthesize(self, request: SynthesisRequest) -> Audio:
+        parts = [chunk.samples for chunk in self.stream(request)]
+        samples = np.concatenate(parts).astype(np.float32)
+        return Audio(samples=samples, sample_rate=self._settings.sample_rate, sentences=len(parts))
+
+    def stream(self, request: SynthesisRequest) -> Iterator[Audio]:
+        """One tone per sentence; ``seconds_per_char`` of work before each one."""
         if request.voice not in VOICES:
             raise UnknownVoice(f"unknown voice {request.voice!r}", voice=request.voice)
-        if self._settings.seconds_per_char:
-            time.sleep(self._settings.seconds_per_char * len(request.text))
-        sentences = split_sentences(request.text)
         rate = self._settings.sample_rate
-        parts = [self._tone(s, i, request, rate) for i, s in enumerate(sentences)]
-        samples = np.concatenate(parts).astype(np.float32)
-        return Audio(samples=samples, sample_rate=rate, sentences=len(sentences))
+        for i, sentence in enumerate(split_sentences(request.text)):
+            if self._settings.seconds_per_char:
+                time.sleep(self._settings.seconds_per_char * len(sentence))
+            yield Audio(samples=self._tone(sentence, i, request, rate), sample_rate=rate)
 
     @staticmethod
     def _tone(sentence: str, index: int, request: SynthesisRequest, rate: int) -> np.ndarray:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib.metadata import version as dist_version
 from pathlib import Path
@@ -125,24 +125,46 @@ class PiperEngine:
             self._voice(voice)
 
     def synthesize(self, request: SynthesisRequest) -> Audio:
+        voice = self._checked(request)
+        sentences = list(self._sentences(voice, request))
+        samples = np.concatenate(sentences).astype(np.float32, copy=False)
+        rate = voice.frontend.config.sample_rate
+        if request.target is not None:
+            samples = adapt(samples, rate, request.target.analysis)
+        return Audio(samples=samples, sample_rate=rate, sentences=len(sentences))
+
+    def stream(self, request: SynthesisRequest) -> Iterator[Audio]:
+        """One chunk per sentence, as soon as it is made; each carries the pause before it.
+
+        The chunks put together are exactly what ``synthesize`` returns, except for voice
+        profiles: a streamed job is adapted sentence by sentence (its record says it was
+        streamed, so the same request still gives the same audio).
+        """
+        voice = self._checked(request)
+        rate = voice.frontend.config.sample_rate
+        for samples in self._sentences(voice, request):
+            if request.target is not None:
+                samples = adapt(samples, rate, request.target.analysis)
+            yield Audio(samples=samples, sample_rate=rate)
+
+    def _checked(self, request: SynthesisRequest) -> _LoadedVoice:
         if request.seed < 0 or not request.speed > 0:
             raise InvalidRequest(
                 "seed must be >= 0 and speed > 0", seed=request.seed, speed=request.speed
             )
-        audio = self._render(self._voice(request.voice), request)
-        if request.target is None:
-            return audio
-        adapted = adapt(audio.samples, audio.sample_rate, request.target.analysis)
-        return Audio(samples=adapted, sample_rate=audio.sample_rate, sentences=audio.sentences)
+        return self._voice(request.voice)
 
-    def _render(self, voice: _LoadedVoice, request: SynthesisRequest) -> Audio:
+    def _sentences(self, voice: _LoadedVoice, request: SynthesisRequest) -> Iterator[FloatAudio]:
+        """The audio of each sentence in turn, with the pause that comes before it."""
         config = voice.frontend.config
-        pieces, sentences = self._pieces(voice.frontend, request.text)
+        pieces, _ = self._pieces(voice.frontend, request.text)
+        if not pieces:
+            raise TextUnspeakable("the text contains nothing this voice can pronounce")
         length_scale = config.length_scale / request.speed
         scales = np.array([config.noise_scale, length_scale, config.noise_w_scale], np.float32)
         parts: list[FloatAudio] = []
         for i, piece in enumerate(pieces):
-            if parts:
+            if i > 0:
                 gap = (
                     SENTENCE_SILENCE_SECONDS
                     if pieces[i - 1].ends_sentence
@@ -151,10 +173,11 @@ class PiperEngine:
                 parts.append(_silence(gap, config.sample_rate))
             raw = self._infer(voice, piece.ids, scales, [request.seed, i])
             parts.append(_peak_normalise(raw))
-        if not parts:
-            raise TextUnspeakable("the text contains nothing this voice can pronounce")
-        samples = np.concatenate(parts).astype(np.float32, copy=False)
-        return Audio(samples=samples, sample_rate=config.sample_rate, sentences=sentences)
+            if piece.ends_sentence:
+                yield np.concatenate(parts).astype(np.float32, copy=False)
+                parts = []
+        if parts:
+            yield np.concatenate(parts).astype(np.float32, copy=False)
 
     def _model_path(self, voice: str) -> Path:
         try:
@@ -181,7 +204,7 @@ class PiperEngine:
         with self._lock:
             if voice not in self._loaded:
                 loaded = _open_voice(model, self._settings.threads)
-                self._render(loaded, SynthesisRequest(text=WARMUP_TEXT, voice=voice))
+                list(self._sentences(loaded, SynthesisRequest(text=WARMUP_TEXT, voice=voice)))
                 self._loaded[voice] = loaded
             return self._loaded[voice]
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -64,6 +65,8 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     text: Mapped[str] = mapped_column(Text)
+    # What the engine was given to speak: ``text`` after normalization (None: the same).
+    spoken_text: Mapped[str | None] = mapped_column(Text)
     voice: Mapped[str] = mapped_column(String(128))
     engine: Mapped[str] = mapped_column(String(32))
     engine_version: Mapped[str | None] = mapped_column(String(256))
@@ -103,3 +106,20 @@ class Worker(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     current_job: Mapped[str | None] = mapped_column(String(32))
     jobs_done: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JobChunk(Base):
+    """A piece of a streaming job's audio, published by the worker as soon as it is made.
+
+    16-bit little-endian mono PCM at ``sample_rate``. Kept only while a client may still read
+    it: the reaper deletes a finished job's chunks after ``speech.chunk_retention_seconds``.
+    """
+
+    __tablename__ = "job_chunks"
+
+    job_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    attempt: Mapped[int] = mapped_column(Integer)
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    pcm: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

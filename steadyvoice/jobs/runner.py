@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from typing import Protocol
 
-from steadyvoice.audio.wav import encode_wav
-from steadyvoice.engines.base import DEFAULT_SEED, Engine, SynthesisRequest, VoiceTarget
+import numpy as np
+
+from steadyvoice.audio.formats import encode, encoder_tag
+from steadyvoice.audio.pcm import decode_pcm16, pcm16
+from steadyvoice.engines.base import (
+    DEFAULT_SEED,
+    Audio,
+    Engine,
+    FloatAudio,
+    StreamingEngine,
+    SynthesisRequest,
+    VoiceTarget,
+)
 from steadyvoice.errors import EngineError, SteadyVoiceError
+from steadyvoice.jobs.chunks import ChunkStore
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.jobs.store import Claim, JobStore, Result
 from steadyvoice.observability import metrics
@@ -38,7 +51,7 @@ def request_for(claim: Claim, profiles: Profiles | None = None) -> SynthesisRequ
             raise EngineError("the voice profile's reference changed since the job was accepted")
     instructions = params.get("instructions")
     return SynthesisRequest(
-        text=claim.job.text,
+        text=claim.job.spoken_text or claim.job.text,
         voice=str(params.get("base_voice", claim.job.voice)),
         seed=int(params.get("seed", DEFAULT_SEED)),
         speed=float(params.get("speed", 1.0)),
@@ -64,11 +77,18 @@ def run_claimed(
         started = time.perf_counter()
         try:
             request = request_for(claim, profiles)
-            version = engine.version(request.voice, adapted=request.target is not None)
+            fmt = str(job.params.get("format", "wav"))
+            adapted = request.target is not None
+            version = engine.version(request.voice, adapted=adapted) + encoder_tag(fmt)
             engine_started = time.perf_counter()
-            audio = engine.synthesize(request)
+            if job.params.get("stream"):
+                audio = _stream(claim, engine, request, ChunkStore(store))
+                if audio is None:  # canceled (or lost) while streaming: generation stopped
+                    return _lost_claim(claim, store, storage)
+            else:
+                audio = engine.synthesize(request)
             synthesis_seconds = time.perf_counter() - engine_started
-            data = encode_wav(audio.samples, audio.sample_rate)
+            data = encode(audio.samples, audio.sample_rate, fmt)
         except SteadyVoiceError as exc:
             return _record_failure(claim, store, exc.code, exc.message)
         except Exception as exc:
@@ -87,6 +107,38 @@ def run_claimed(
             _observe(store, job.id, slo, synthesis_seconds)
             return JobStatus.SUCCEEDED.value
         return _lost_claim(claim, store, storage)
+
+
+def _stream(
+    claim: Claim, engine: Engine, request: SynthesisRequest, chunks: ChunkStore
+) -> Audio | None:
+    """Synthesize chunk by chunk, publishing each one as it is made; the job's audio is all
+    of them put together. ``None`` if the job stopped being ours (canceled): we stop at once.
+
+    Engines without ``stream`` publish their whole output as one chunk.
+    """
+    pieces: Iterator[Audio] = (
+        engine.stream(request)
+        if isinstance(engine, StreamingEngine)
+        else iter([engine.synthesize(request)])
+    )
+    parts: list[FloatAudio] = []
+    rate = 0
+    try:
+        for seq, piece in enumerate(pieces):
+            rate = piece.sample_rate
+            pcm = pcm16(piece.samples, rate)
+            if not chunks.add(claim, seq, rate, pcm):
+                event(log, "job.stream_stopped", chunks=seq)
+                return None
+            parts.append(decode_pcm16(pcm))  # the stored file holds exactly what was streamed
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:  # a generator holding the model: let it go now
+            close()
+    if not parts:
+        raise EngineError("the engine produced no audio")
+    return Audio(samples=np.concatenate(parts), sample_rate=rate, sentences=len(parts))
 
 
 def _record_failure(claim: Claim, store: JobStore, code: str, message: str) -> str:

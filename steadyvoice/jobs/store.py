@@ -50,6 +50,7 @@ class NewJob:
     request_id: str | None = None
     idempotency_key: str | None = None
     tenant: str = DEFAULT_TENANT
+    spoken_text: str | None = None
 
     def request_hash(self) -> str:
         body = json.dumps(
@@ -145,6 +146,7 @@ class JobStore:
             id=job_id,
             status=JobStatus.QUEUED.value,
             text=new.text,
+            spoken_text=new.spoken_text,
             voice=new.voice,
             engine=new.engine,
             engine_version=new.engine_version,
@@ -284,7 +286,7 @@ class JobStore:
         return None
 
     @staticmethod
-    def _held(claim: Claim) -> list[ColumnElement[bool]]:
+    def held(claim: Claim) -> list[ColumnElement[bool]]:
         return [
             Job.id == claim.job.id,
             Job.worker_id == claim.worker_id,
@@ -297,7 +299,7 @@ class JobStore:
         with self.session() as s:
             stmt = (
                 update(Job)
-                .where(*self._held(claim))
+                .where(*self.held(claim))
                 .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
                 .execution_options(synchronize_session=False)
             )
@@ -308,7 +310,7 @@ class JobStore:
             moved = self._move(
                 s,
                 target,
-                self._held(claim),
+                self.held(claim),
                 finished_at=utcnow(),
                 lease_expires_at=None,
                 **values,

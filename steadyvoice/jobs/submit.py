@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from steadyvoice.audio.formats import FORMATS, encoder_tag
 from steadyvoice.engines.base import (
     DEFAULT_SEED,
     Engine,
@@ -30,12 +31,11 @@ from steadyvoice.jobs.store import JobStore, NewJob
 from steadyvoice.observability.logs import event
 from steadyvoice.security.principal import Principal
 from steadyvoice.settings import Settings
+from steadyvoice.text import NORMALIZATION_VERSION, normalize_english
 from steadyvoice.textrules import refuse_control_characters
 from steadyvoice.voices.profiles import is_profile_id
 
 log = logging.getLogger("steadyvoice.jobs")
-
-FORMATS = ("wav",)
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class JobRequest:
     format: str = "wav"
     instructions: str | None = None
     cross_lingual: bool = False
+    stream: bool = False
+    normalize: bool | None = None  # None: the service's ``speech.normalize`` setting
 
 
 class JobService:
@@ -120,6 +122,7 @@ class JobService:
         idempotency_key: str | None,
     ) -> NewJob:
         text = self._checked_text(req.text)
+        spoken, normalization = self._spoken(text, req.normalize)
         if req.format not in FORMATS:
             raise UnsupportedFormat(
                 f"format {req.format!r} is not supported", supported=list(FORMATS)
@@ -127,7 +130,12 @@ class JobService:
         voice = req.voice or self._engine.default_voice()
         seed = DEFAULT_SEED if req.seed is None else req.seed
         params: dict[str, Any] = {"seed": seed, "speed": req.speed, "format": req.format}
+        if normalization is not None:
+            params["text_normalization"] = normalization
+        if req.stream:
+            params["stream"] = True
         version, target = self._voice_params(voice, params, caller.scope)
+        version += encoder_tag(req.format)
         # Engine-specific modes are recorded only when asked for, so older jobs' params and
         # request hashes stay as they were.
         if req.instructions is not None:
@@ -137,7 +145,7 @@ class JobService:
         check_request(
             self._engine,
             SynthesisRequest(
-                text=text,
+                text=spoken,
                 voice=str(params.get("base_voice", voice)),
                 seed=seed,
                 speed=req.speed,
@@ -157,7 +165,23 @@ class JobService:
             request_id=request_id,
             idempotency_key=idempotency_key,
             tenant=caller.tenant,
+            spoken_text=spoken if spoken != text else None,
         )
+
+    def _spoken(self, text: str, asked: bool | None) -> tuple[str, str | None]:
+        """The text the engine will speak, and the normalization version (None: not run).
+
+        ``auto`` normalizes English for the engines that read English (piper, fake);
+        cosyvoice normalizes text itself, in the languages it speaks.
+        """
+        mode = self._settings.speech.normalize
+        if mode == "auto":
+            mode = "none" if self._engine.name == "cosyvoice" else "en"
+        if asked is not None:
+            mode = "en" if asked else "none"
+        if mode == "none":
+            return text, None
+        return normalize_english(text), NORMALIZATION_VERSION
 
     def _checked_text(self, raw: str) -> str:
         text = raw.strip()

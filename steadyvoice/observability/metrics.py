@@ -119,6 +119,14 @@ WORKER_RESTARTS = Counter(
     "Worker processes restarted by the supervisor.",
     registry=REGISTRY,
 )
+FIRST_AUDIO_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 120.0)
+SPEECH_FIRST_AUDIO = Histogram(
+    "steadyvoice_speech_first_audio_seconds",
+    "POST /v1/audio/speech: from the request to the first audio byte sent.",
+    ["streamed"],
+    buckets=FIRST_AUDIO_BUCKETS,
+    registry=REGISTRY,
+)
 # Series are labelled ``component`` and ``pid`` either way: in multiprocess mode the collector
 # adds ``pid`` itself (``liveall``), and a dead worker's file is removed by the supervisor
 # (``mark_process_dead``), so only live processes are shown.
@@ -277,6 +285,12 @@ def observe_finished(
         _histograms.synthesis.observe(synthesis_seconds)
         if job.duration_seconds:
             _histograms.real_time_factor.observe(synthesis_seconds / job.duration_seconds)
+
+
+@_safe
+def observe_first_audio(seconds: float, *, streamed: bool) -> None:
+    """A speech call sent its first audio byte (a stream) or started sending its file."""
+    SPEECH_FIRST_AUDIO.labels(streamed="true" if streamed else "false").observe(max(0.0, seconds))
 
 
 @_safe

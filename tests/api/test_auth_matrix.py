@@ -45,6 +45,8 @@ PATH_VALUES: dict[str, Callable[[], str]] = {
 JSON_BODIES: dict[str, dict[str, Any]] = {
     "POST /v1/jobs": {"text": "Hello there."},
     "POST /v1/keys": {"role": "viewer", "tenant": "matrix", "name": "made by the matrix"},
+    # A profile id that names nothing: answered at once (no worker runs here to wait for).
+    "POST /v1/audio/speech": {"model": "tts-1", "input": "Hello there.", "voice": "vp_" + "0" * 32},
 }
 FORM_BODIES: dict[str, Callable[[], dict[str, Any]]] = {
     "POST /v1/voices": lambda: {

@@ -53,7 +53,7 @@ def test_other_engines_take_profiles_without_a_transcript(
 
 def _claim(params: dict[str, Any]) -> Claim:
     job: Any = SimpleNamespace(
-        text="Hello.", voice="clone", params=params
+        text="Hello.", spoken_text=None, voice="clone", params=params
     )  # what request_for reads
     return Claim(job=job, worker_id="host:1", attempt=1)
 

@@ -203,3 +203,13 @@ def test_text_without_anything_to_pronounce_is_refused(engine: PiperEngine) -> N
 
     with pytest.raises(TextUnspeakable):
         engine.synthesize(SynthesisRequest(text="...", voice="joe"))
+
+
+def test_streamed_sentences_put_together_are_the_synthesized_audio(engine: PiperEngine) -> None:
+    text = "The first sentence. A second one, a little longer. And a third to end."
+    request = SynthesisRequest(text=text, voice="joe", seed=9)
+    chunks = list(engine.stream(request))
+    assert len(chunks) == 3
+    whole = engine.synthesize(request)
+    assert np.array_equal(np.concatenate([c.samples for c in chunks]), whole.samples)
+    assert {c.sample_rate for c in chunks} == {whole.sample_rate}
