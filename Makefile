@@ -36,6 +36,7 @@ bench: install
 	$(BIN)/python bench/engine_rtf.py
 	$(BIN)/python bench/service_overhead.py
 	$(BIN)/python bench/formats.py
+	$(BIN)/python bench/streaming.py
 
 # Voice adaptation quality (docs/benchmarks.md). The reference speakers are human recordings
 # from Debian data packages (about 90 MB to download, 115 MB installed); serve and test never

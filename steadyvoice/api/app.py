@@ -105,6 +105,7 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
             monitor.stop()
             sweeper.stop()
             services.jobs.close()
+            services.limiter.close()
             metrics.close(app)
             services.store.engine.dispose()
 
