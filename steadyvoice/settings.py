@@ -13,6 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "STEADYVOICE_"
 NESTED_DELIMITER = "__"
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
+# The audio formats jobs are stored and served in (OpenAI's set; steadyvoice.audio.formats).
+AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 
 
 class ConfigurationError(Exception):
@@ -151,7 +153,7 @@ class SpeechSettings(_Group):
 
     models: list[str] = Field(default_factory=lambda: ["tts-1", "tts-1-hd"])
     voice_map: dict[str, str] = Field(default_factory=dict)
-    default_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    default_format: AudioFormat = "mp3"
     wait_seconds: PositiveSeconds = 120.0
     poll_seconds: float = Field(0.02, gt=0, le=5)
     chunk_retention_seconds: PositiveSeconds = 600.0

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from steadyvoice.api.middleware import send_error
+from steadyvoice.api.errors import domain_response
 from steadyvoice.api.policy import CallState, Policies, RoutePolicy, call_state
 from steadyvoice.errors import (
     Forbidden,
@@ -59,12 +59,15 @@ class AccessMiddleware:
                 state.principal = await anyio.to_thread.run_sync(self._admit, header, policy, state)
             except SteadyVoiceError as exc:
                 metrics.observe_auth_refusal(exc.code)
-                await send_error(send, exc, _auth_headers(exc))
+                refusal = domain_response(exc)
+                if isinstance(exc, Unauthenticated):
+                    refusal.headers["WWW-Authenticate"] = _challenge(exc)
+                await refusal(scope, receive, send)
                 return
             except OperationalError:
                 log.error("job store unavailable while checking a key")
                 down = StoreUnavailable("the job store is unreachable; nothing was done, retry")
-                await send_error(send, down, {"Retry-After": "5"})
+                await domain_response(down)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -88,11 +91,8 @@ class AccessMiddleware:
         return principal
 
 
-def _auth_headers(exc: SteadyVoiceError) -> dict[str, str]:
-    if isinstance(exc, Unauthenticated):
-        if exc.code == Unauthenticated.code:
-            return {"WWW-Authenticate": 'Bearer realm="steadyvoice"'}
-        return {"WWW-Authenticate": 'Bearer realm="steadyvoice", error="invalid_token"'}
-    if "retry_after" in exc.details:
-        return {"Retry-After": str(exc.details["retry_after"])}
-    return {}
+def _challenge(exc: Unauthenticated) -> str:
+    """RFC 6750: a missing key gets the bare challenge, a bad one ``invalid_token``."""
+    if exc.code == Unauthenticated.code:
+        return 'Bearer realm="steadyvoice"'
+    return 'Bearer realm="steadyvoice", error="invalid_token"'

@@ -37,14 +37,22 @@ def error_response(
     return JSONResponse({"error": body}, status_code=http_status)
 
 
-async def _domain(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, SteadyVoiceError)
-    if exc.status >= 500:
-        log.error("request failed", extra={"error_code": exc.code})
+def domain_response(exc: SteadyVoiceError) -> JSONResponse:
+    """The answer to a domain error, from a route or from middleware (an ASGI app itself).
+
+    429 and 503 say when to retry (``Retry-After``: the error's ``retry_after``, else 5 s).
+    """
     response = error_response(exc.status, exc.code, exc.message, exc.details)
     if exc.status in (429, 503):
         response.headers["Retry-After"] = str(exc.details.get("retry_after", 5))
     return response
+
+
+async def _domain(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SteadyVoiceError)
+    if exc.status >= 500:
+        log.error("request failed", extra={"error_code": exc.code})
+    return domain_response(exc)
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
@@ -82,10 +90,9 @@ def _allowed_methods(request: Request) -> str:
 
 async def _store_down(_: Request, exc: Exception) -> JSONResponse:
     log.error("job store unavailable", extra={"error": type(exc).__name__})
-    down = StoreUnavailable("the job store is unreachable; nothing was recorded, retry")
-    response = error_response(down.status, down.code, down.message)
-    response.headers["Retry-After"] = "5"
-    return response
+    return domain_response(
+        StoreUnavailable("the job store is unreachable; nothing was recorded, retry")
+    )
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

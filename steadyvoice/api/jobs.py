@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from steadyvoice.api.cursor import decode_cursor, encode_cursor
-from steadyvoice.api.deps import CallerDep, ServicesDep, note_object
+from steadyvoice.api.deps import CallerDep, Services, ServicesDep, note_object
 from steadyvoice.api.policy import allow
 from steadyvoice.api.schemas import JobCreate, JobOut, JobPage, Timestamp, error_responses
-from steadyvoice.api.speech_schemas import AUDIO_CONTENT, AudioFormat
+from steadyvoice.api.speech_schemas import AUDIO_CONTENT
 from steadyvoice.audio.formats import CONTENT_TYPES, EXTENSIONS, decode, encode
 from steadyvoice.errors import AudioNotReady, InvalidRequest, OutputMissing
+from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.jobs.submit import JobRequest
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import request_id_var
 from steadyvoice.security.principal import Role
+from steadyvoice.settings import AudioFormat
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 ERRORS = error_responses(404, 409, 410, 413, 422)
@@ -125,9 +128,7 @@ def get_audio(
         raise AudioNotReady(
             f"job is {job.status}; audio exists only once it succeeded", status=job.status
         )
-    path = services.storage.path(job.output_name)
-    if not path.is_file():
-        raise OutputMissing("the output file is missing; run `steadyvoice verify`", job_id=job.id)
+    path = stored_output(services, job)
     stored = str(job.params.get("format", "wav"))
     if fmt is None or fmt == stored:
         return FileResponse(
@@ -153,6 +154,14 @@ def get_audio(
             "X-Source-SHA256": job.sha256 or "",
         },
     )
+
+
+def stored_output(services: Services, job: Job) -> Path:
+    """A succeeded job's output file; ``output_missing`` (410) if it is gone."""
+    path = services.storage.path(job.output_name)
+    if not path.is_file():
+        raise OutputMissing("the output file is missing; run `steadyvoice verify`", job_id=job.id)
+    return path
 
 
 @router.post(

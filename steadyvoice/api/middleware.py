@@ -15,7 +15,6 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from steadyvoice.api.policy import UNMATCHED, known_routes
-from steadyvoice.errors import SteadyVoiceError
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import request_id_var
 from steadyvoice.settings import SloSettings
@@ -207,12 +206,9 @@ async def _refuse(send: Send, limit: BodyLimit) -> None:
     )
 
 
-async def send_json(
-    send: Send, status: int, error: dict[str, Any], headers: dict[str, str] | None = None
-) -> None:
+async def send_json(send: Send, status: int, error: dict[str, Any]) -> None:
     """Send a complete ``{error: ...}`` response at the ASGI level."""
     body = json.dumps({"error": error}).encode()
-    extra = [(k.lower().encode(), v.encode("latin-1")) for k, v in (headers or {}).items()]
     await send(
         {
             "type": "http.response.start",
@@ -220,19 +216,7 @@ async def send_json(
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                *extra,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
-
-
-async def send_error(
-    send: Send, exc: SteadyVoiceError, headers: dict[str, str] | None = None
-) -> None:
-    """A domain error, answered the way the app's error handlers answer it."""
-    error = {**exc.details, "code": exc.code, "message": exc.message}
-    rid = request_id_var.get()
-    if rid:
-        error["request_id"] = rid
-    await send_json(send, exc.status, error, headers)

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from steadyvoice.jobs.models import Job
+from steadyvoice.settings import AudioFormat
 from steadyvoice.voices.models import Voice
 
 _RFC3339_START = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
@@ -45,7 +46,7 @@ class JobCreate(BaseModel):
     voice: str | None = Field(None, description="Voice name; the engine's default if omitted.")
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Defaults to 42.")
     speed: float = Field(1.0, ge=0.25, le=4.0)
-    format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = Field(
+    format: AudioFormat = Field(
         "wav", description="How the audio is stored and served (pcm: raw s16le mono)."
     )
     normalize: bool | None = Field(

@@ -15,6 +15,7 @@ import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from steadyvoice.api.deps import CallerDep, Services, ServicesDep, note_object
+from steadyvoice.api.jobs import stored_output
 from steadyvoice.api.policy import allow
 from steadyvoice.api.schemas import error_responses
 from steadyvoice.api.speech_schemas import (
@@ -148,7 +149,7 @@ async def _whole(services: Services, job: Job, started: float) -> Response:
 def _file_of(services: Services, job: Job, started: float) -> Response:
     if job.status != JobStatus.SUCCEEDED.value:
         raise ended_without_audio(job)
-    response = audio_file(job, services.storage.path(job.output_name))
+    response = audio_file(job, stored_output(services, job))
     metrics.observe_first_audio(time.perf_counter() - started, streamed=False)
     return response
 

@@ -7,8 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from steadyvoice.audio.formats import CONTENT_TYPES
-
-AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
+from steadyvoice.settings import AudioFormat
 
 
 class VoiceRef(BaseModel):

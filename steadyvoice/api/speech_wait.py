@@ -18,7 +18,6 @@ from steadyvoice.audio.formats import CONTENT_TYPES
 from steadyvoice.errors import (
     AudioNotReady,
     InvalidRequest,
-    OutputMissing,
     SpeechFailed,
     SpeechTimeout,
     SteadyVoiceError,
@@ -116,9 +115,8 @@ def _client_error(code: str) -> type[InvalidRequest]:
 
 
 def audio_file(job: Job, path: Path) -> FileResponse:
-    """A succeeded job's stored file, with its checksum, as the speech call's answer."""
-    if not path.is_file():
-        raise OutputMissing("the output file is missing; run `steadyvoice verify`", job_id=job.id)
+    """A succeeded job's stored file (``path``, known to exist), with its checksum, as the
+    speech call's answer."""
     fmt = str(job.params.get("format", "wav"))
     return FileResponse(
         path,

@@ -23,6 +23,7 @@ Same samples, same bytes, in every format. Empty input encodes without error: WA
 from __future__ import annotations
 
 import io
+from typing import get_args
 
 import numpy as np
 import soundfile as sf
@@ -32,8 +33,9 @@ from steadyvoice.audio.pcm import decode_pcm16, pcm16
 from steadyvoice.audio.resample import resample
 from steadyvoice.audio.wav import encode_wav
 from steadyvoice.engines.base import FloatAudio
+from steadyvoice.settings import AudioFormat
 
-FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+FORMATS: tuple[str, ...] = get_args(AudioFormat)
 
 CONTENT_TYPES = {
     "mp3": "audio/mpeg",
