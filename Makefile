@@ -4,7 +4,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: serve test install lint typecheck pytest bench bench-quality clean services
+.PHONY: serve test install lint typecheck pytest bench bench-quality bench-reliability bench-soak clean services
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh $(VENV)
@@ -37,6 +37,25 @@ bench: install
 	$(BIN)/python bench/service_overhead.py
 	$(BIN)/python bench/formats.py
 	$(BIN)/python bench/streaming.py
+
+# Reliability figures (docs/reliability.md): recovery after kills and power cuts, chaos on SQLite
+# and PostgreSQL, open-loop load for fake and piper, the side-by-side with piper's own server.
+# About 45 minutes on 2 cores; each writes its JSON under $(BENCH_OUT).
+BENCH_OUT ?= data/bench
+bench-reliability: install services
+	mkdir -p $(BENCH_OUT)
+	$(BIN)/python bench/recovery.py --kills 20 --interval 8 --cuts 3 --jobs 10 --json $(BENCH_OUT)/recovery.json
+	$(BIN)/python bench/chaos.py --jobs 1000 --clients 16 --kill-every 5 --json $(BENCH_OUT)/chaos-sqlite.json
+	$(BIN)/python bench/chaos.py --jobs 1000 --clients 16 --kill-every 5 --database postgresql --json $(BENCH_OUT)/chaos-pg.json
+	$(BIN)/python bench/load.py --engine fake --fake-seconds 0.15 --workers 2 --seconds 60 --json $(BENCH_OUT)/load-fake.json
+	$(BIN)/python bench/load.py --engine piper --seconds 60 --json $(BENCH_OUT)/load-piper.json
+	$(BIN)/python bench/peer.py --json $(BENCH_OUT)/peer.json
+
+# Memory, descriptors and threads under 70 % load for SOAK_MINUTES (30 for the recorded figure).
+SOAK_MINUTES ?= 30
+bench-soak: install
+	mkdir -p $(BENCH_OUT)
+	$(BIN)/python bench/soak.py --engine piper --minutes $(SOAK_MINUTES) --json $(BENCH_OUT)/soak.json --csv $(BENCH_OUT)/soak.csv
 
 # Voice adaptation quality (docs/benchmarks.md). The reference speakers are human recordings
 # from Debian data packages (about 90 MB to download, 115 MB installed); serve and test never

@@ -12,131 +12,46 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import signal
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import httpx
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(check: Any, timeout: float, every: float = 0.002) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(every)
-    raise TimeoutError("benchmark wait timed out")
-
-
-class Run:
-    def __init__(self, workers: int, engine: str = "fake") -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="svbench-"))
-        port = _port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("STEADYVOICE_")}
-        env |= {
-            "STEADYVOICE_DATA_DIR": str(self.dir),
-            "STEADYVOICE_ENGINE": engine,
-            "STEADYVOICE_WORKERS": str(workers),
-            "STEADYVOICE_API__PORT": str(port),
-            "STEADYVOICE_LOG_LEVEL": "WARNING",
-            # Limits would throttle the load generator; their cost (a key check and a
-            # rate-window write per request) is still paid and measured.
-            "STEADYVOICE_SECURITY__RATE_PER_MINUTE": "1000000",
-            "STEADYVOICE_SECURITY__MAX_IN_FLIGHT": "1000000",
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "steadyvoice", "serve"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-        _wait(self._ready(workers), 60)
-        key = (self.dir / "admin.key").read_text().strip()
-        self.http.headers["Authorization"] = f"Bearer {key}"
-
-    def _ready(self, workers: int) -> Any:
-        def check() -> bool:
-            try:
-                r = self.http.get("/readyz")
-            except httpx.TransportError:
-                return False
-            return r.status_code == 200 and r.json()["workers"] >= workers
-
-        return check
-
-    def submit(self, text: str) -> str:
-        r = self.http.post("/v1/jobs", json={"text": text})
-        r.raise_for_status()
-        return str(r.json()["id"])
-
-    def job(self, job_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = self.http.get(f"/v1/jobs/{job_id}").json()
-        return body
-
-    def close(self) -> None:
-        self.http.close()
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _ts(value: str) -> float:
-    return datetime.fromisoformat(value).timestamp()
+from harness import Service, percentile, timestamp, wait_for
 
 
 def sequential_latency(jobs: int) -> dict[str, float]:
-    run = Run(workers=1)
+    run = Service(workers=1)
     client_ms: list[float] = []
     record_ms: list[float] = []
     try:
         for i in range(5):  # warm-up
             jid = run.submit(f"warm up {i}.")
-            _wait(lambda jid=jid: run.job(jid)["status"] == "succeeded", 30)
+            wait_for(lambda jid=jid: run.job(jid)["status"] == "succeeded", 30)
         for i in range(jobs):
             start = time.perf_counter()
             jid = run.submit(f"Overhead probe number {i}.")
-            job = _wait(lambda jid=jid: (j := run.job(jid))["status"] == "succeeded" and j, 30)
+            job = wait_for(lambda jid=jid: (j := run.job(jid))["status"] == "succeeded" and j, 30)
             client_ms.append((time.perf_counter() - start) * 1000)
-            record_ms.append((_ts(job["finished_at"]) - _ts(job["created_at"])) * 1000)
+            record_ms.append((timestamp(job["finished_at"]) - timestamp(job["created_at"])) * 1000)
     finally:
         run.close()
     return {
         "client_p50": statistics.median(client_ms),
-        "client_p99": _pct(client_ms, 0.99),
+        "client_p99": percentile(client_ms, 0.99),
         "record_p50": statistics.median(record_ms),
-        "record_p99": _pct(record_ms, 0.99),
+        "record_p99": percentile(record_ms, 0.99),
     }
 
 
 def burst_throughput(workers: int, burst: int, engine: str = "fake") -> float:
-    run = Run(workers=workers, engine=engine)
+    run = Service(workers=workers, engine=engine)
     try:
         ids = [run.submit(f"Burst job number {i} reads one short sentence.") for i in range(burst)]
-        last = ids[-1]
-        _wait(lambda: run.job(last)["status"] == "succeeded", 300, every=0.25)
-        jobs = run.http.get("/v1/jobs", params={"limit": 500}).json()["items"]
+        wait_for(lambda: len(run.all_jobs(status="succeeded")) == len(ids), 300, every=0.25)
+        jobs = run.all_jobs()
         assert len(jobs) == burst and all(j["status"] == "succeeded" for j in jobs)
-        first = min(_ts(j["created_at"]) for j in jobs)
-        done = max(_ts(j["finished_at"]) for j in jobs)
+        first = min(timestamp(j["created_at"]) for j in jobs)
+        done = max(timestamp(j["finished_at"]) for j in jobs)
     finally:
         run.close()
     return burst / (done - first)

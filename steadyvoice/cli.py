@@ -56,6 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from steadyvoice.api.app import create_app
+    from steadyvoice.jobs.reaper import release_gone_workers
     from steadyvoice.jobs.store import JobStore
     from steadyvoice.jobs.supervisor import Supervisor
     from steadyvoice.observability.logs import configure_logging
@@ -63,6 +64,8 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, "api")
     store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
     store.migrate()
+    # After a power cut, this host's dead workers' jobs run again now, not when leases expire.
+    release_gone_workers(store, settings.jobs.max_attempts)
     supervisor = Supervisor(settings, store)
     supervisor.start()
     app = create_app(settings)
@@ -92,6 +95,7 @@ def _worker(args: argparse.Namespace) -> int:
     import os
 
     from steadyvoice.engines.registry import build_engine
+    from steadyvoice.jobs.link import WorkerLink
     from steadyvoice.jobs.liveness import local_worker_id
     from steadyvoice.jobs.store import JobStore
     from steadyvoice.jobs.worker import Worker
@@ -109,6 +113,7 @@ def _worker(args: argparse.Namespace) -> int:
         build_engine(settings),
         local_worker_id(),
         parent_pid=os.getppid() if args.supervised else None,
+        link=None if args.link is None else WorkerLink(args.link, standby=args.standby),
     )
     worker.install_signal_handlers()
     try:
@@ -191,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the API and supervised local workers")
-    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
     serve.add_argument("--no-workers", action="store_true", help="run the API alone")
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 7860)")
@@ -199,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run one worker process (engine resident)")
     worker.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
+    worker.add_argument("--link", type=int, help=argparse.SUPPRESS)  # the supervisor's socket
+    worker.add_argument("--standby", action="store_true", help=argparse.SUPPRESS)  # a spare
     worker.set_defaults(func=_worker)
 
     synth = sub.add_parser("synth", help="synthesize one text to a WAV file, no service")

@@ -7,14 +7,37 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from steadyvoice.cpus import available_cpus
 
 ENV_PREFIX = "STEADYVOICE_"
 NESTED_DELIMITER = "__"
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
 # The audio formats jobs are stored and served in (OpenAI's set; steadyvoice.audio.formats).
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
+AUTO = "auto"  # a count sized from the CPUs at start (steadyvoice.cpus.available_cpus)
+MAX_COUNT = 64
+
+
+def auto_workers(engine: str) -> int:
+    """One worker process per available CPU; one for cosyvoice (each would load the model on
+    the same GPU)."""
+    return 1 if engine == "cosyvoice" else min(MAX_COUNT, available_cpus())
+
+
+def auto_parallel_pieces(threads: int) -> int:
+    """As many pieces at once as the CPUs hold sessions of ``threads`` threads."""
+    return max(1, min(MAX_COUNT, available_cpus() // max(1, threads)))
 
 
 class ConfigurationError(Exception):
@@ -69,8 +92,20 @@ class PiperSettings(_Group):
 
     default_voice: str = "joe"
     voices: dict[str, Path] = Field(default_factory=dict)
-    threads: int = Field(1, ge=1, le=64)
+    # Fixed, not sized from the CPUs: the thread count changes the audio (bench/
+    # threads_determinism.py) and is part of the engine version, which every host must agree on.
+    threads: int = Field(1, ge=1, le=MAX_COUNT)
     max_sentence_phonemes: int = Field(400, ge=50, le=5_000)
+    parallel_pieces: int = Field(
+        default_factory=lambda data: auto_parallel_pieces(data.get("threads", 1)),
+        ge=1,
+        le=MAX_COUNT,
+    )
+
+    @field_validator("parallel_pieces", mode="before")
+    @classmethod
+    def _auto_parallel_pieces(cls, value: Any, info: ValidationInfo) -> Any:
+        return auto_parallel_pieces(info.data.get("threads", 1)) if value == AUTO else value
 
 
 class VoiceSettings(_Group):
@@ -165,6 +200,9 @@ class FakeSettings(_Group):
 
     seconds_per_char: float = Field(0.0, ge=0, le=10)
     sample_rate: int = Field(16_000, ge=8_000, le=48_000)
+    # Test hooks for the supervisor: a slow load, and a load that fails while this file exists.
+    load_seconds: float = Field(0.0, ge=0, le=600)
+    fail_load_while: Path | None = None
 
 
 class CosyVoiceSettings(_Group):
@@ -205,6 +243,9 @@ class WorkerSettings(_Group):
     max_jobs: int = Field(0, ge=0, le=100_000_000)
     max_memory_mb: int = Field(0, ge=0, le=16_777_216)
     max_device_memory_mb: int = Field(0, ge=0, le=16_777_216)
+    # Loaded standby workers a ``serve`` keeps, promoted when a worker dies (no cold start).
+    # None: 1 for piper, 0 for fake and cosyvoice (a spare holds a second copy of the model).
+    spares: int | None = Field(None, ge=0, le=8)
 
 
 class Settings(BaseSettings):
@@ -221,12 +262,16 @@ class Settings(BaseSettings):
     database_url: str | None = None
     metrics_dir: Path | None = None
     engine: Literal["piper", "fake", "cosyvoice"] = "piper"
-    workers: int = Field(1, ge=0, le=64)
+    workers: int = Field(
+        default_factory=lambda data: auto_workers(data.get("engine", "piper")),
+        ge=0,
+        le=MAX_COUNT,
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     api: ApiSettings = ApiSettings()
     jobs: JobSettings = JobSettings()
     storage: StorageSettings = StorageSettings()
-    piper: PiperSettings = PiperSettings()
+    piper: PiperSettings = Field(default_factory=PiperSettings)  # sized from the CPUs at start
     voices: VoiceSettings = VoiceSettings()
     slo: SloSettings = SloSettings()
     admission: AdmissionSettings = AdmissionSettings()
@@ -235,6 +280,11 @@ class Settings(BaseSettings):
     fake: FakeSettings = FakeSettings()
     cosyvoice: CosyVoiceSettings = CosyVoiceSettings()
     worker: WorkerSettings = WorkerSettings()
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_workers(cls, value: Any, info: ValidationInfo) -> Any:
+        return auto_workers(info.data.get("engine", "piper")) if value == AUTO else value
 
     @model_validator(mode="after")
     def _check_database_url(self) -> Settings:

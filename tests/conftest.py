@@ -96,7 +96,9 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
     """Settings for the fake engine in a temp data dir; keyword overrides win."""
 
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {"data_dir": tmp_path / "data", "engine": "fake"}
+        # workers=1, not the machine-sized default, so that figures derived from it (admission's
+        # estimate) are the same on every machine.
+        values: dict[str, Any] = {"data_dir": tmp_path / "data", "engine": "fake", "workers": 1}
         values.update(overrides)
         return Settings(**values)
 
@@ -145,6 +147,10 @@ def service_env(tmp_path: Path) -> Callable[..., dict[str, str]]:
         env["STEADYVOICE_DATA_DIR"] = str(data_dir or tmp_path / "data")
         env["STEADYVOICE_METRICS_DIR"] = str(tmp_path / "metrics")
         env["STEADYVOICE_JOBS__POLL_INTERVAL_SECONDS"] = "0.2"
+        # One worker and no loaded spare unless a test asks: the defaults size themselves to
+        # the machine (and piper keeps a spare), which costs CPU that most tests do not need.
+        env["STEADYVOICE_WORKERS"] = "1"
+        env["STEADYVOICE_WORKER__SPARES"] = "0"
         env.update({f"STEADYVOICE_{k.upper()}": v for k, v in values.items()})
         return env
 

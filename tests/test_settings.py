@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from steadyvoice import settings as settings_module
+from steadyvoice.cpus import available_cpus
 from steadyvoice.settings import (
     ConfigurationError,
     JobSettings,
+    PiperSettings,
     Settings,
     load_settings,
     prepare_data_dir,
@@ -23,7 +26,9 @@ def test_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     settings = load_settings()
     assert settings.engine == "piper"
-    assert settings.workers == 1
+    assert settings.workers == available_cpus()
+    assert settings.piper.threads == 1
+    assert settings.piper.parallel_pieces == available_cpus()
     assert settings.api.host == "127.0.0.1"
     assert settings.api.port == 7860
     assert settings.log_level == "INFO"
@@ -62,6 +67,58 @@ def test_command_line_overrides_merge_with_nested_environment(
     assert settings.workers == 0
 
 
+@pytest.fixture
+def three_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings_module, "available_cpus", lambda: 3)
+
+
+@pytest.mark.usefixtures("three_cpus")
+def test_counts_not_set_fill_the_cpus() -> None:
+    settings = load_settings()
+    assert settings.workers == 3
+    assert settings.piper.threads == 1
+    assert settings.piper.parallel_pieces == 3
+
+
+@pytest.mark.usefixtures("three_cpus")
+def test_auto_workers_is_one_for_the_gpu_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(engine="cosyvoice").workers == 1
+    monkeypatch.setenv("STEADYVOICE_WORKERS", "auto")
+    assert load_settings(engine="cosyvoice").workers == 1
+    assert load_settings(engine="fake").workers == 3
+
+
+@pytest.mark.usefixtures("three_cpus")
+def test_auto_is_accepted_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEADYVOICE_WORKERS", "auto")
+    monkeypatch.setenv("STEADYVOICE_PIPER__PARALLEL_PIECES", "auto")
+    settings = load_settings()
+    assert (settings.workers, settings.piper.parallel_pieces) == (3, 3)
+
+
+@pytest.mark.usefixtures("three_cpus")
+def test_explicit_counts_are_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEADYVOICE_WORKERS", "5")
+    monkeypatch.setenv("STEADYVOICE_PIPER__THREADS", "2")
+    monkeypatch.setenv("STEADYVOICE_PIPER__PARALLEL_PIECES", "4")
+    settings = load_settings()
+    assert (settings.workers, settings.piper.threads, settings.piper.parallel_pieces) == (5, 2, 4)
+    assert load_settings(workers=0).workers == 0
+
+
+@pytest.mark.usefixtures("three_cpus")
+def test_parallel_pieces_auto_counts_sessions_of_the_configured_threads() -> None:
+    assert PiperSettings(threads=2).parallel_pieces == 1  # 3 CPUs hold one 2-thread session
+    assert PiperSettings(threads=1).parallel_pieces == 3
+    assert PiperSettings(threads=8).parallel_pieces == 1
+
+
+def test_auto_counts_stay_in_range_on_big_machines(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings_module, "available_cpus", lambda: 256)
+    settings = load_settings()
+    assert (settings.workers, settings.piper.parallel_pieces) == (64, 64)
+
+
 @pytest.mark.parametrize(
     "name", ["STEADYVOICE_FOO", "STEADYVOICE_JOBS__NOPE", "STEADYVOICE_JOBS_LEASE_SECONDS"]
 )
@@ -91,6 +148,7 @@ def test_unknown_env_names_ignores_other_prefixes_and_knows_every_field() -> Non
     [
         ({"STEADYVOICE_WORKERS": "-1"}, "workers"),
         ({"STEADYVOICE_WORKERS": "many"}, "workers"),
+        ({"STEADYVOICE_PIPER__PARALLEL_PIECES": "0"}, "piper.parallel_pieces"),
         ({"STEADYVOICE_ENGINE": "nope"}, "engine"),
         ({"STEADYVOICE_LOG_LEVEL": "LOUD"}, "log_level"),
         ({"STEADYVOICE_API__PORT": "70000"}, "api.port"),

@@ -27,7 +27,7 @@ from steadyvoice.api.openapi import install_openapi
 from steadyvoice.api.policy import check_routes
 from steadyvoice.engines.registry import build_engine
 from steadyvoice.jobs.chunks import ChunkStore
-from steadyvoice.jobs.dispatch import DoorbellDispatcher
+from steadyvoice.jobs.dispatch import DoorbellDispatcher, ProgressWatch
 from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.reaper import Reaper
 from steadyvoice.jobs.store import JobStore
@@ -66,6 +66,7 @@ def build_services(settings: Settings) -> Services:
         keys=KeyStore(store, settings.security),
         audit=AuditLog(store),
         limiter=RateLimiter(store),
+        progress=ProgressWatch(settings.run_dir),
     )
 
 
@@ -98,6 +99,7 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
             reaper.start()
             monitor.start()
             sweeper.start()
+        services.progress.open()
         try:
             yield
         finally:
@@ -106,6 +108,7 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
             sweeper.stop()
             services.jobs.close()
             services.limiter.close()
+            services.progress.close()
             metrics.close(app)
             services.store.engine.dispose()
 

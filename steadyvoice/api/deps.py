@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from steadyvoice.api.policy import call_state
 from steadyvoice.engines.base import Engine
 from steadyvoice.errors import Unauthenticated
+from steadyvoice.jobs.dispatch import ProgressWatch
 from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.jobs.submit import JobService
@@ -36,6 +37,7 @@ class Services:
     keys: KeyStore
     audit: AuditLog
     limiter: RateLimiter
+    progress: ProgressWatch  # workers' rings for jobs that speech calls wait on
 
 
 def get_services(request: Request) -> Services:

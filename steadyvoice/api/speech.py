@@ -27,8 +27,14 @@ from steadyvoice.api.speech_schemas import (
     SpeechVoiceOut,
     VoiceRef,
 )
-from steadyvoice.api.speech_stream import ChunkFeed, SpeechStream, State, first_step
-from steadyvoice.api.speech_wait import audio_file, ended_without_audio, timed_out, wait_finished
+from steadyvoice.api.speech_stream import ChunkFeed, Marks, SpeechStream, State, first_step
+from steadyvoice.api.speech_wait import (
+    audio_file,
+    ended_without_audio,
+    timed_out,
+    wait_finished,
+    watching,
+)
 from steadyvoice.audio.formats import CONTENT_TYPES
 from steadyvoice.engines.base import Engine
 from steadyvoice.errors import InvalidRequest, UnknownModel
@@ -84,7 +90,7 @@ async def create_speech(
     )
     note_object(request, job.id)
     if stream:
-        return await _streamed(services, job, started)
+        return await _streamed(services, job, Marks(started, submitted=time.perf_counter()))
     return await _whole(services, job, started)
 
 
@@ -142,7 +148,9 @@ def _chunked(request: Request) -> bool:
 
 async def _whole(services: Services, job: Job, started: float) -> Response:
     speech = services.settings.speech
-    done = await wait_finished(services.store, job.id, speech.poll_seconds, speech.wait_seconds)
+    done = await wait_finished(
+        services.store, job.id, speech.poll_seconds, speech.wait_seconds, services.progress
+    )
     return _file_of(services, done, started)
 
 
@@ -154,11 +162,13 @@ def _file_of(services: Services, job: Job, started: float) -> Response:
     return response
 
 
-async def _streamed(services: Services, job: Job, started: float) -> Response:
+async def _streamed(services: Services, job: Job, marks: Marks) -> Response:
     speech = services.settings.speech
     fmt = str(job.params.get("format", speech.default_format))
     feed = ChunkFeed(services.store, ChunkStore(services.store), job.id, fmt)
-    first = await first_step(feed, speech.poll_seconds, speech.wait_seconds)
+    with watching(services.progress, job.id) as watch:
+        first = await first_step(feed, speech.poll_seconds, speech.wait_seconds, watch)
+    marks.read = time.perf_counter()
     if first.state is State.IDLE:
         assert first.job is not None
         raise timed_out(first.job, speech.wait_seconds)
@@ -169,10 +179,12 @@ async def _streamed(services: Services, job: Job, started: float) -> Response:
         job = first.job
         if JobStatus(job.status) not in TERMINAL:
             job = await wait_finished(
-                services.store, job.id, speech.poll_seconds, speech.wait_seconds
+                services.store, job.id, speech.poll_seconds, speech.wait_seconds, services.progress
             )
-        return _file_of(services, job, started)
-    return SpeechStream(feed, first, services.settings, started, CONTENT_TYPES[fmt])
+        return _file_of(services, job, marks.started)
+    return SpeechStream(
+        feed, first, services.settings, marks, CONTENT_TYPES[fmt], services.progress
+    )
 
 
 @router.get(

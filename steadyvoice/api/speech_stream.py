@@ -23,11 +23,12 @@ import anyio
 from fastapi.responses import StreamingResponse
 from starlette.types import Send
 
-from steadyvoice.api.speech_wait import Poller
+from steadyvoice.api.speech_wait import Poller, watching
 from steadyvoice.audio.pcm import decode_pcm16
 from steadyvoice.audio.streaming import StreamEncoder
 from steadyvoice.errors import JobNotCancelable
 from steadyvoice.jobs.chunks import Chunk, ChunkStore
+from steadyvoice.jobs.dispatch import ProgressWatch, Watch
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.states import TERMINAL, JobStatus
 from steadyvoice.jobs.store import JobStore
@@ -44,6 +45,15 @@ class State(Enum):
     DONE = "done"  # the job succeeded and everything was sent (with the encoder's tail)
     ENDED = "ended"  # the job failed or was canceled: no more audio will come
     NO_CHUNKS = "no_chunks"  # the job succeeded without publishing any chunk
+
+
+@dataclass
+class Marks:
+    """``perf_counter`` times of one streamed call, for its ``speech.first_audio`` event."""
+
+    started: float
+    submitted: float = 0.0
+    read: float = 0.0  # the first chunk was read
 
 
 @dataclass(frozen=True)
@@ -137,9 +147,13 @@ class ChunkFeed:
             return None
 
 
-async def first_step(feed: ChunkFeed, poll_seconds: float, limit: float) -> Step:
-    """Wait for the job's first chunk, or its end; IDLE (with the job) after ``limit`` seconds."""
-    poller = Poller(poll_seconds, limit)
+async def first_step(
+    feed: ChunkFeed, poll_seconds: float, limit: float, watch: Watch | None = None
+) -> Step:
+    """Wait for the job's first chunk, or its end; IDLE (with the job) after ``limit`` seconds.
+
+    ``watch`` (taken before this is called) wakes it as soon as a worker rings for the job."""
+    poller = Poller(poll_seconds, limit, watch)
     while True:
         step = await anyio.to_thread.run_sync(feed.step)
         if step.state is not State.IDLE or poller.expired:
@@ -159,8 +173,9 @@ class SpeechStream(StreamingResponse):
         feed: ChunkFeed,
         first: Step,
         settings: Settings,
-        started: float,
+        marks: Marks,
         media_type: str,
+        progress: ProgressWatch | None = None,
     ) -> None:
         super().__init__(
             iter(()),
@@ -170,13 +185,15 @@ class SpeechStream(StreamingResponse):
         self._feed = feed
         self._first = first
         self._settings = settings
-        self._started = started
+        self._marks = marks
+        self._progress = progress
         self._audio_sent = False
 
     async def stream_response(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         try:
-            complete = await self._pump(send)
+            with watching(self._progress, self._feed.job_id) as watch:
+                complete = await self._pump(send, watch)
             if complete:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
         except (anyio.get_cancelled_exc_class(), OSError):  # the client went away
@@ -190,10 +207,11 @@ class SpeechStream(StreamingResponse):
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(self._forget)
 
-    async def _pump(self, send: Send) -> bool:
+    async def _pump(self, send: Send, watch: Watch | None) -> bool:
         """Send audio until the job is done (True) or ended without all of it (False)."""
         step = self._first
-        poller = Poller(self._settings.speech.poll_seconds, self._settings.speech.wait_seconds)
+        speech = self._settings.speech
+        poller = Poller(speech.poll_seconds, speech.wait_seconds, watch)
         while True:
             if step.data:
                 await self._send(send, step.data)
@@ -216,7 +234,16 @@ class SpeechStream(StreamingResponse):
         await send({"type": "http.response.body", "body": data, "more_body": True})
         if not self._audio_sent:
             self._audio_sent = True
-            metrics.observe_first_audio(time.perf_counter() - self._started, streamed=True)
+            marks, sent = self._marks, time.perf_counter()
+            metrics.observe_first_audio(sent - marks.started, streamed=True)
+            event(
+                log,
+                "speech.first_audio",
+                job_id=self._feed.job_id,
+                submitted_ms=round((marks.submitted - marks.started) * 1000, 2),
+                read_ms=round((marks.read - marks.started) * 1000, 2),
+                sent_ms=round((sent - marks.started) * 1000, 2),
+            )
 
     def _cut(self, why: str) -> None:
         event(log, "speech.stream_cut", job_id=self._feed.job_id, reason=why, seq=self._feed.seq)

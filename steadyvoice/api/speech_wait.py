@@ -4,11 +4,16 @@ The API never runs an engine: ``POST /v1/audio/speech`` queues a job like ``POST
 then reads the job store until the job is done (or a chunk of a streaming job is there). Reads
 are cheap indexed lookups, run off the event loop; the pause between them starts at
 ``speech.poll_seconds`` and grows while nothing changes, so a long job costs a few reads a second.
+A worker on this host rings the API when the job publishes a chunk or ends
+(:class:`~steadyvoice.jobs.dispatch.ProgressWatch`), which cuts the pause short: the caller reads
+at once instead of at its next poll.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import anyio
@@ -22,6 +27,7 @@ from steadyvoice.errors import (
     SpeechTimeout,
     SteadyVoiceError,
 )
+from steadyvoice.jobs.dispatch import ProgressWatch, Watch
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.states import TERMINAL, JobStatus
 from steadyvoice.jobs.store import JobStore
@@ -35,9 +41,10 @@ GROWTH = 1.5
 class Poller:
     """Pauses between store reads: ``first`` seconds, then longer up to ``MAX_PAUSE_SECONDS``
     while nothing changes; ``progress()`` starts over. ``expired`` after ``limit`` seconds
-    without progress."""
+    without progress. With a ``watch``, a worker's ring ends a pause early."""
 
-    def __init__(self, first: float, limit: float) -> None:
+    def __init__(self, first: float, limit: float, watch: Watch | None = None) -> None:
+        self._watch = watch
         self._first = first
         self._cap = max(first, MAX_PAUSE_SECONDS)
         self._pause = first
@@ -54,20 +61,38 @@ class Poller:
 
     async def wait(self) -> None:
         left = self._limit - (time.monotonic() - self._since)
-        await anyio.sleep(max(0.0, min(self._pause, left)))
+        pause = max(0.0, min(self._pause, left))
+        if self._watch is None:
+            await anyio.sleep(pause)
+        else:
+            await self._watch.wait(pause)
         self._pause = min(self._pause * GROWTH, self._cap)
 
 
-async def wait_finished(store: JobStore, job_id: str, first: float, limit: float) -> Job:
+@contextmanager
+def watching(progress: ProgressWatch | None, job_id: str) -> Iterator[Watch | None]:
+    """``progress.watch(job_id)``, or no watch (plain polling) without ``progress``."""
+    with nullcontext(None) if progress is None else progress.watch(job_id) as watch:
+        yield watch
+
+
+async def wait_finished(
+    store: JobStore,
+    job_id: str,
+    first: float,
+    limit: float,
+    progress: ProgressWatch | None = None,
+) -> Job:
     """The job once it is in a final state; ``speech_timeout`` (504) after ``limit`` seconds."""
-    poller = Poller(first, limit)
-    while True:
-        job = await anyio.to_thread.run_sync(store.get, job_id)
-        if JobStatus(job.status) in TERMINAL:
-            return job
-        if poller.expired:
-            raise timed_out(job, limit)
-        await poller.wait()
+    with watching(progress, job_id) as watch:
+        poller = Poller(first, limit, watch)
+        while True:
+            job = await anyio.to_thread.run_sync(store.get, job_id)
+            if JobStatus(job.status) in TERMINAL:
+                return job
+            if poller.expired:
+                raise timed_out(job, limit)
+            await poller.wait()
 
 
 def timed_out(job: Job, limit: float) -> SpeechTimeout:

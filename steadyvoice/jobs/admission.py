@@ -1,18 +1,24 @@
-"""Admission control: refuse a job the queue cannot finish before its deadline (or a full queue).
+"""Admission control: refuse a job the queue cannot finish in time (or a full queue).
 
-The estimate comes from the job table alone, so every API process reaches the same answer:
+The estimate comes from the job table (and this process's own worker count), so API processes
+with the same settings reach the same answer:
 
 - ``ahead``: jobs queued or running (a running job still occupies a worker; counting it whole
   is pessimistic by half a synthesis on average, which is the safe side),
 - ``mean``: the mean synthesis time (``finished_at - started_at``) of the ``recent_jobs`` most
   recently created succeeded jobs, cached for ``MEAN_CACHE_SECONDS``,
-- ``workers``: live workers that are ready or busy (at least 1, to avoid dividing by zero),
+- ``workers``: live workers that are ready or busy, and never fewer than this process's own
+  supervised workers (``workers``; a crash is replaced at once) nor 1,
 
 ``estimated = ahead * mean / workers + mean`` (the wait, then this job's own synthesis). A job is
 refused when ``queued >= max_queue`` (``queue_full``) or, once there is any history, when
-``estimated > jobs.deadline_seconds`` (``deadline``) -- but never on ``deadline`` while
-``ahead < workers``: a worker is (or is about to be) free, so waiting would not help, and
-refusing would lock admission out for good (no new job, so the mean never changes).
+``estimated`` is over its limit -- but never on the estimate while ``ahead < workers``: a
+worker is (or is about to be) free, so waiting would not help, and refusing would lock
+admission out for good (no new job, so the mean never changes). The limit of a short job (at
+most ``slo.latency_max_chars``) is the latency objective ``slo.latency_target_seconds``
+(``latency``) when that is sooner than its deadline: accepting it would knowingly break the
+promise, and under overload the queue would grow until the deadline, far past the objective,
+for every accepted job. Any other job's limit is ``jobs.deadline_seconds`` (``deadline``).
 
 A refusal never creates a job row. Refusals are counted in memory per reason and written to
 ``refusals`` (one row per reason with its ``count``) at most once per ``FLUSH_SECONDS``: the first
@@ -48,6 +54,7 @@ MEAN_CACHE_SECONDS = 1.0
 FLUSH_SECONDS = 1.0
 QUEUE_FULL = "queue_full"
 DEADLINE = "deadline"
+LATENCY = "latency"
 
 
 @dataclass(frozen=True)
@@ -90,13 +97,23 @@ class Admission:
         if not cfg.enabled:
             return
         est = self.estimate()
-        deadline = self._settings.jobs.deadline_seconds
         completion = est.completion_seconds
         if est.queued >= cfg.max_queue:
             self._refuse(QUEUE_FULL, chars, completion, cfg.retry_after_seconds)
-        if completion is not None and completion > deadline and not est.worker_free:
-            retry = max(cfg.retry_after_seconds, math.ceil(completion - deadline))
-            self._refuse(DEADLINE, chars, completion, retry)
+        if completion is None or est.worker_free:
+            return
+        reason, limit = self.limit(chars)
+        if completion > limit:
+            retry = max(cfg.retry_after_seconds, math.ceil(completion - limit))
+            self._refuse(reason, chars, completion, retry)
+
+    def limit(self, chars: int) -> tuple[str, float]:
+        """(reason, seconds): the time a job of ``chars`` characters must finish within."""
+        deadline = self._settings.jobs.deadline_seconds
+        slo = self._settings.slo
+        if chars <= slo.latency_max_chars and slo.latency_target_seconds < deadline:
+            return LATENCY, slo.latency_target_seconds
+        return DEADLINE, deadline
 
     def estimate(self) -> Estimate:
         """The current queue, mean synthesis time and worker count (a few indexed queries)."""
@@ -106,7 +123,11 @@ class Admission:
                 select(Job.status, func.count()).where(Job.status.in_(wanted)).group_by(Job.status)
             ).all()
         counts = {str(status): int(n) for status, n in rows}
-        workers = self._workers.serving(self._settings.jobs.worker_ready_seconds)
+        serving = self._workers.serving(self._settings.jobs.worker_ready_seconds)
+        # This process's own supervisor replaces a dead worker at once (from a loaded spare, or
+        # a cold start of a few seconds): a kill is a dip of seconds, not lost capacity, and
+        # refusing through it would turn every worker crash into refusals.
+        workers = max(serving, self._settings.workers)
         return Estimate(
             queued=counts.get(JobStatus.QUEUED.value, 0),
             running=counts.get(JobStatus.RUNNING.value, 0),
@@ -136,21 +157,25 @@ class Admission:
 
     def _refuse(self, reason: str, chars: int, estimated: float | None, retry: int) -> None:
         deadline = self._settings.jobs.deadline_seconds
+        objective = self._settings.slo.latency_target_seconds
         est = None if estimated is None else round(estimated, 3)
         event(log, "job.refused", reason=reason, text_chars=chars, estimated_seconds=est)
         self.refusals.add(reason, chars)
         _observe_refused(reason)
-        why = (
-            "the queue is full"
-            if reason == QUEUE_FULL
-            else f"the queue cannot finish this job within its {deadline:g} s deadline"
-        )
+        why = {
+            QUEUE_FULL: "the queue is full",
+            DEADLINE: f"the queue cannot finish this job within its {deadline:g} s deadline",
+            LATENCY: f"the queue cannot finish this job within the {objective:g} s latency "
+            "objective",
+        }[reason]
+        fields = {"latency_target_seconds": objective} if reason == LATENCY else {}
         raise Overloaded(
             f"{why}; retry after {retry} s",
             reason=reason,
             estimated_seconds=est,
             deadline_seconds=deadline,
             retry_after=retry,
+            **fields,
         )
 
 

@@ -8,10 +8,12 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 
+from steadyvoice.jobs import identity
 from steadyvoice.jobs.models import Worker, utcnow
 from steadyvoice.jobs.store import JobStore
 
 LOADING = "loading"
+STANDBY = "standby"  # a supervisor's spare: engine loaded, takes no job until promoted
 READY = "ready"
 BUSY = "busy"
 STOPPING = "stopping"
@@ -31,18 +33,21 @@ class WorkerRegistry:
     def register(self, worker_id: str, engine: str) -> None:
         now = utcnow()
         host, _, pid = worker_id.rpartition(":")
+        number = int(pid) if pid.isdigit() else 0
+        local = host == socket.gethostname() and number > 0
         with self._store.session() as s:
             s.execute(delete(Worker).where(Worker.id == worker_id))
             s.add(
                 Worker(
                     id=worker_id,
                     host=host,
-                    pid=int(pid) if pid.isdigit() else 0,
+                    pid=number,
                     engine=engine,
                     state=LOADING,
                     started_at=now,
                     heartbeat_at=now,
                     jobs_done=0,
+                    process=identity.process_key(number) if local else None,
                 )
             )
 
@@ -73,6 +78,24 @@ class WorkerRegistry:
         """Live workers with their engine loaded (ready or busy): what readiness and admission
         count as capacity."""
         return sum(1 for w in self.live(max_age_seconds) if w.state in (READY, BUSY))
+
+    def gone_here(self) -> list[Worker]:
+        """Workers of this host whose process is proven gone (see ``jobs.identity``).
+
+        Only rows that recorded a process key can be proven: the others (other hosts, no
+        ``/proc``, rows from before the key existed) are left to their leases.
+        """
+        with self._store.reading() as s:
+            rows = list(s.scalars(select(Worker).where(Worker.host == socket.gethostname())))
+        return [w for w in rows if identity.proven_gone(w.host, w.pid, w.process)]
+
+    def forget(self, worker: Worker) -> bool:
+        """Remove ``worker``'s row if it still names the same process (False: it was replaced)."""
+        with self._store.session() as s:
+            result = s.execute(
+                delete(Worker).where(Worker.id == worker.id, Worker.process == worker.process)
+            )
+            return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
     def prune(self, max_age_seconds: float) -> int:
         """Forget workers silent for much longer than the readiness window."""

@@ -106,6 +106,9 @@ class Worker(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     current_job: Mapped[str | None] = mapped_column(String(32))
     jobs_done: Mapped[int] = mapped_column(Integer, default=0)
+    # ``steadyvoice.jobs.identity.process_key``: lets a later ``serve`` on this host prove the
+    # process is gone and requeue its jobs at once (None: no proof possible, wait for the lease).
+    process: Mapped[str | None] = mapped_column(String(128))
 
 
 class JobChunk(Base):

@@ -43,3 +43,30 @@ class Reaper:
 
     def stop(self) -> None:
         self._rounds.stop()
+
+
+def release_gone_workers(store: JobStore, max_attempts: int) -> ReapReport:
+    """At ``serve`` start: requeue the jobs of this host's workers that are proven gone.
+
+    After a power cut (the whole process group SIGKILLed) the dead workers' jobs would wait for
+    their leases. A worker row that names this host and a process that is provably not running
+    any more (``WorkerRegistry.gone_here``) cannot write again, so its jobs go back to the queue
+    now and its row is removed. Workers that may be alive (another host, another live ``serve``
+    on this host, no proof) keep their leases: fencing stays the guarantee.
+    """
+    registry = WorkerRegistry(store)
+    total = ReapReport()
+    for worker in registry.gone_here():
+        # Row first: a new process that reused the pid has re-registered under a new key.
+        # (It claims nothing before its engine is loaded, long after the release below.)
+        if not registry.forget(worker):
+            continue
+        report = store.release_worker(worker.id, max_attempts)
+        for job_id in report.requeued:
+            event(log, "job.requeued", job_id=job_id, reason="worker_gone", worker_id=worker.id)
+        for job_id in report.lost:
+            event(log, "job.failed", job_id=job_id, error_code="worker_lost", worker_id=worker.id)
+        metrics.observe_finished_ids(store, report.lost)
+        total.requeued += report.requeued
+        total.lost += report.lost
+    return total

@@ -22,6 +22,7 @@ from steadyvoice.engines.base import (
 )
 from steadyvoice.errors import EngineError, SteadyVoiceError
 from steadyvoice.jobs.chunks import ChunkStore
+from steadyvoice.jobs.dispatch import Dispatcher, NullDispatcher
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.jobs.store import Claim, JobStore, Result
 from steadyvoice.observability import metrics
@@ -68,8 +69,28 @@ def run_claimed(
     storage: LocalStorage,
     profiles: Profiles | None = None,
     slo: SloSettings | None = None,
+    news: Dispatcher | None = None,
 ) -> str:
-    """Run the job and record the outcome; returns the status the job ended in."""
+    """Run the job and record the outcome; returns the status the job ended in.
+
+    ``news`` is told the job id after each published chunk and once the outcome is recorded,
+    so API calls waiting on the job read it at once (``dispatch.ProgressBell``).
+    """
+    news = news or NullDispatcher()
+    status = _run(claim, engine, store, storage, profiles, slo, news)
+    news.notify(claim.job.id)
+    return status
+
+
+def _run(
+    claim: Claim,
+    engine: Engine,
+    store: JobStore,
+    storage: LocalStorage,
+    profiles: Profiles | None,
+    slo: SloSettings | None,
+    news: Dispatcher,
+) -> str:
     job = claim.job
     with job_context(job.id, job.request_id):
         event(log, "job.started", attempt=claim.attempt, worker_id=claim.worker_id)
@@ -82,7 +103,7 @@ def run_claimed(
             version = engine.version(request.voice, adapted=adapted) + encoder_tag(fmt)
             engine_started = time.perf_counter()
             if job.params.get("stream"):
-                audio = _stream(claim, engine, request, ChunkStore(store))
+                audio = _stream(claim, engine, request, ChunkStore(store), news)
                 if audio is None:  # canceled (or lost) while streaming: generation stopped
                     return _lost_claim(claim, store, storage)
             else:
@@ -110,7 +131,11 @@ def run_claimed(
 
 
 def _stream(
-    claim: Claim, engine: Engine, request: SynthesisRequest, chunks: ChunkStore
+    claim: Claim,
+    engine: Engine,
+    request: SynthesisRequest,
+    chunks: ChunkStore,
+    news: Dispatcher,
 ) -> Audio | None:
     """Synthesize chunk by chunk, publishing each one as it is made; the job's audio is all
     of them put together. ``None`` if the job stopped being ours (canceled): we stop at once.
@@ -124,13 +149,18 @@ def _stream(
     )
     parts: list[FloatAudio] = []
     rate = 0
+    began = time.perf_counter()
     try:
         for seq, piece in enumerate(pieces):
             rate = piece.sample_rate
             pcm = pcm16(piece.samples, rate)
+            made = time.perf_counter()
             if not chunks.add(claim, seq, rate, pcm):
                 event(log, "job.stream_stopped", chunks=seq)
                 return None
+            news.notify(claim.job.id)
+            if seq == 0:
+                _first_chunk(began, made, len(pcm) // 2 / rate)
             parts.append(decode_pcm16(pcm))  # the stored file holds exactly what was streamed
     finally:
         close = getattr(pieces, "close", None)
@@ -139,6 +169,18 @@ def _stream(
     if not parts:
         raise EngineError("the engine produced no audio")
     return Audio(samples=np.concatenate(parts), sample_rate=rate, sentences=len(parts))
+
+
+def _first_chunk(began: float, made: float, seconds: float) -> None:
+    """When the first audio was ready and published (streaming latency, bench/streaming.py)."""
+    now = time.perf_counter()
+    event(
+        log,
+        "job.first_chunk",
+        engine_ms=round((made - began) * 1000, 2),
+        write_ms=round((now - made) * 1000, 2),
+        audio_seconds=round(seconds, 3),
+    )
 
 
 def _record_failure(claim: Claim, store: JobStore, code: str, message: str) -> str:

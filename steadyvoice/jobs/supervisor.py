@@ -1,110 +1,275 @@
-"""Starts local worker processes and keeps them alive; the API process never runs the model."""
+"""Starts local worker processes and keeps them alive; the API process never runs the model.
+
+Each worker gets one end of a socket pair (``jobs.link``): it reports ready and each finished
+job, and its death is seen the moment the socket closes, so the watch loop sleeps in
+``select`` instead of polling. When a worker dies, the restart policy (``jobs.restarts``)
+decides between an immediate replacement and a backoff. Spare workers (``worker.spares``) load
+their engine ahead of time and wait: a replacement is then a promotion, not a cold start.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import selectors
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
+from steadyvoice.jobs import link
 from steadyvoice.jobs.liveness import local_worker_id
+from steadyvoice.jobs.models import utcnow
+from steadyvoice.jobs.restarts import Backoff, Life
 from steadyvoice.jobs.store import JobStore
-from steadyvoice.observability import metrics
+from steadyvoice.observability import metrics, recoveries
 from steadyvoice.observability.logs import event
 from steadyvoice.settings import Settings
 
 log = logging.getLogger("steadyvoice.supervisor")
 
-_MAX_BACKOFF = 30.0
-_STABLE_AFTER = 60.0
+_LONGEST_SLEEP = 1.0  # the watch loop also polls every child this often (belt and braces)
+
+
+def spares_for(settings: Settings) -> int:
+    """Spare workers to keep loaded: the setting, else 1 for piper (slow to load on CPU)."""
+    if settings.workers == 0:
+        return 0
+    if settings.worker.spares is not None:
+        return settings.worker.spares
+    return 1 if settings.engine == "piper" else 0
+
+
+@dataclass
+class _Child:
+    proc: subprocess.Popen[bytes]
+    link: socket.socket
+    standby: bool
+    loaded: bool = False
+    ready_at: float | None = None
+    jobs_done: int = 0
+
+    @property
+    def worker_id(self) -> str:
+        return local_worker_id(self.proc.pid)
+
+    def life(self, code: int, now: float) -> Life:
+        ready_for = None if self.ready_at is None else now - self.ready_at
+        return Life(code=code, ready_for=ready_for, jobs_done=self.jobs_done)
+
+
+@dataclass
+class _Outage:
+    """A slot without a ready worker since an unplanned death."""
+
+    worker_id: str
+    exit_code: int
+    died_at: datetime
+    died: float  # monotonic
+    backed_off: bool = False
+    crashes: int = 0
 
 
 @dataclass
 class _Slot:
     index: int
-    proc: subprocess.Popen[bytes] | None = None
-    started: float = 0.0
-    failures: int = 0
+    spare: bool = False
+    child: _Child | None = None
+    backoff: Backoff = field(default_factory=Backoff)
+    next_start: float = 0.0
+    outage: _Outage | None = None
     restarts: int = 0
     recycles: int = 0
-    next_start: float = 0.0
-    planned: bool = False  # the last exit was a clean one (recycled, or stopped by a signal)
+    planned: bool = True  # the last exit was a clean one (or there was none yet)
 
 
 class Supervisor:
-    """Keeps ``settings.workers`` worker subprocesses running, restarting any that die."""
+    """Keeps ``settings.workers`` workers serving (plus spares), replacing any that die."""
 
     def __init__(self, settings: Settings, store: JobStore, stop_grace: float = 30.0) -> None:
         self._settings = settings
         self._store = store
         self._grace = stop_grace
+        spares = spares_for(settings)
         self._slots = [_Slot(i) for i in range(settings.workers)]
+        self._slots += [_Slot(settings.workers + i, spare=True) for i in range(spares)]
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
 
     def start(self) -> None:
-        for slot in self._slots:
+        for slot in self._slots:  # serving slots first: they get the CPU before the spares
             self._spawn(slot)
         self._thread = threading.Thread(target=self._watch, name="supervisor", daemon=True)
         self._thread.start()
 
+    # --- processes ----------------------------------------------------------------------
+
     def _spawn(self, slot: _Slot) -> None:
+        parent, child_end = socket.socketpair()
         cmd = [sys.executable, "-m", "steadyvoice", "worker", "--supervised"]
-        slot.proc = subprocess.Popen(cmd, env=dict(os.environ))
-        slot.started = time.monotonic()
+        cmd += ["--link", str(child_end.fileno())] + (["--standby"] if slot.spare else [])
+        try:
+            proc = subprocess.Popen(cmd, env=dict(os.environ), pass_fds=(child_end.fileno(),))
+        finally:
+            child_end.close()
+        parent.setblocking(False)
+        slot.child = _Child(proc=proc, link=parent, standby=slot.spare)
+        self._selector.register(parent, selectors.EVENT_READ, slot.child)
         event(
             log,
             "worker.spawned",
             slot=slot.index,
-            pid=slot.proc.pid,
+            pid=proc.pid,
+            spare=slot.spare,
             restarts=slot.restarts,
             recycles=slot.recycles,
         )
 
+    def _promote(self, slot: _Slot, spare_slot: _Slot) -> None:
+        child = spare_slot.child
+        assert child is not None
+        spare_slot.child, spare_slot.next_start, spare_slot.planned = None, time.monotonic(), True
+        child.standby = False
+        slot.child = child
+        with contextlib.suppress(OSError):
+            child.link.send(link.PROMOTE)
+        event(log, "worker.promoted", slot=slot.index, pid=child.proc.pid, loaded=child.loaded)
+
+    def _take_spare(self) -> _Slot | None:
+        """The spare slot whose worker is furthest along (loaded first), if any."""
+        spares = [s for s in self._slots if s.spare and s.child is not None]
+        spares.sort(key=lambda s: not (s.child is not None and s.child.loaded))
+        return spares[0] if spares else None
+
+    def _start(self, slot: _Slot) -> None:
+        if not slot.planned:
+            slot.restarts += 1
+            metrics.count_worker_restart()
+        elif not slot.spare:  # a spare refilled after its promotion is no recycle
+            slot.recycles += 1
+        spare = None if slot.spare else self._take_spare()
+        if spare is not None:
+            self._promote(slot, spare)
+        else:
+            self._spawn(slot)
+
+    # --- the watch loop -----------------------------------------------------------------
+
     def _watch(self) -> None:
-        while not self._stop.wait(0.2):
+        while not self._stop.is_set():
+            for key, _ in self._selector.select(self._sleep()):
+                if key.data is None:
+                    with contextlib.suppress(OSError):
+                        self._wake_r.recv(64)
+                else:
+                    self._read(key.data)
+            if self._stop.is_set():
+                return
             for slot in self._slots:
                 self._check(slot)
 
+    def _sleep(self) -> float:
+        now = time.monotonic()
+        due = [s.next_start - now for s in self._slots if s.child is None]
+        return max(0.0, min([_LONGEST_SLEEP, *due]))
+
+    def _slot_of(self, child: _Child) -> _Slot | None:
+        return next((s for s in self._slots if s.child is child), None)
+
+    def _read(self, child: _Child) -> None:
+        try:
+            data = child.link.recv(256)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        slot = self._slot_of(child)
+        if not data:  # the worker is gone (or going): reap it now
+            self._unwatch(child)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(timeout=2)
+            if slot is not None:
+                self._check(slot)
+            return
+        for byte in data:
+            if byte == link.LOADED[0]:  # a spare is as good as ready for the restart policy
+                child.loaded, child.ready_at = True, time.monotonic()
+            elif byte == link.READY[0]:
+                child.ready_at = time.monotonic()
+                if slot is not None:
+                    self._ready(slot, child)
+            elif byte == link.JOB[0]:
+                child.jobs_done += 1
+
+    def _unwatch(self, child: _Child) -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(child.link)
+        child.link.close()
+
     def _check(self, slot: _Slot) -> None:
-        proc = slot.proc
-        if proc is None:
+        child = slot.child
+        if child is None:
             if time.monotonic() >= slot.next_start:
-                if slot.planned:
-                    slot.recycles += 1
-                else:
-                    slot.restarts += 1
-                    metrics.count_worker_restart()
-                self._spawn(slot)
+                self._start(slot)
             return
-        code = proc.poll()
-        if code is None:
-            return
-        self._release(proc.pid)
-        # Exit 0 is a worker that chose to stop (a recycling limit, or a signal): replace it at
-        # once, without backoff, and do not count it as a crash.
+        code = child.proc.poll()
+        if code is not None:
+            self._exited(slot, child, code)
+
+    def _exited(self, slot: _Slot, child: _Child, code: int) -> None:
+        now = time.monotonic()
+        slot.child = None
+        self._unwatch(child)
+        delay = slot.backoff.delay_after(child.life(code, now), now)
         slot.planned = code == 0
-        uptime = time.monotonic() - slot.started
-        if slot.planned or uptime > _STABLE_AFTER:
-            slot.failures = 0
-        else:
-            slot.failures += 1
-        delay = min(_MAX_BACKOFF, 0.5 * (2 ** max(0, slot.failures - 1))) if slot.failures else 0
+        if not slot.planned and not slot.spare:
+            if slot.outage is None:
+                slot.outage = _Outage(child.worker_id, code, utcnow(), now)
+            else:
+                slot.outage.crashes += 1
+            slot.outage.backed_off |= delay > 0
+        slot.next_start = now + delay
         event(
             log,
             "worker.exited",
             slot=slot.index,
-            pid=proc.pid,
+            pid=child.proc.pid,
             code=code,
             planned=slot.planned,
+            spare=slot.spare,
+            jobs_done=child.jobs_done,
             restart_in=delay,
         )
-        slot.proc = None
-        slot.next_start = time.monotonic() + delay
+        if delay == 0:
+            self._start(slot)  # the replacement first; the database writes after
+        self._release(child.proc.pid)
+
+    def _ready(self, slot: _Slot, child: _Child) -> None:
+        outage, slot.outage = slot.outage, None
+        if outage is None or slot.spare:
+            return
+        recoveries.record(
+            self._store,
+            recoveries.Recovered(
+                worker_id=outage.worker_id,
+                replacement_id=child.worker_id,
+                exit_code=outage.exit_code,
+                died_at=outage.died_at,
+                ready_at=utcnow(),
+                seconds=time.monotonic() - outage.died,
+                backed_off=outage.backed_off,
+                crashes=outage.crashes,
+            ),
+        )
 
     def _release(self, pid: int) -> None:
         metrics.mark_process_dead(pid)
@@ -121,20 +286,28 @@ class Supervisor:
             event(log, "job.failed", job_id=job_id, error_code="worker_lost", pid=pid)
         metrics.observe_finished_ids(self._store, report.lost)
 
+    # --- stopping -----------------------------------------------------------------------
+
     def stop(self) -> None:
         """SIGTERM every worker, wait for current jobs to finish, SIGKILL after the grace."""
         self._stop.set()
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
         if self._thread is not None:
             self._thread.join(timeout=5)
-        procs = [s.proc for s in self._slots if s.proc is not None]
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+        children = [s.child for s in self._slots if s.child is not None]
+        for child in children:
+            if child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + self._grace
-        for proc in procs:
+        for child in children:
             try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                child.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            self._release(proc.pid)
+                child.proc.kill()
+                child.proc.wait()
+            self._unwatch(child)
+            self._release(child.proc.pid)
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()

@@ -13,7 +13,8 @@ from sqlalchemy.exc import OperationalError
 
 from steadyvoice.engines.base import DeviceMemory, Engine
 from steadyvoice.jobs import liveness
-from steadyvoice.jobs.dispatch import Doorbell
+from steadyvoice.jobs.dispatch import Doorbell, ProgressBell
+from steadyvoice.jobs.link import JOB, READY, WorkerLink
 from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.runner import run_claimed
 from steadyvoice.jobs.store import Claim, JobStore
@@ -50,15 +51,18 @@ class Worker:
         engine: Engine,
         worker_id: str,
         parent_pid: int | None = None,
+        link: WorkerLink | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._engine = engine
         self._storage = LocalStorage(settings.outputs_dir)
         self._profiles = VoiceService(settings, VoiceStore(store))
+        self._news = ProgressBell(settings.run_dir)  # wakes API calls waiting on our jobs
         self._registry = WorkerRegistry(store)
         self._id = worker_id
         self._parent_pid = parent_pid
+        self._link = link  # to the supervisor: ready and job reports, a spare's promotion
         self._state = _State()
         metrics.configure(settings.slo)
 
@@ -88,9 +92,12 @@ class Worker:
         doorbell = Doorbell(self._settings.run_dir)
         try:
             self._engine.load()
+            self._stand_by()
             if not self._state.stop.is_set():
                 self._state.status = liveness.READY
             self._beat()
+            if self._link is not None and not self._state.stop.is_set():
+                self._link.send(READY)
             metrics.set_process_memory("worker")
             event(log, "worker.ready", worker_id=self._id, engine=self._engine.name)
             self._check_limits_fit()
@@ -130,13 +137,30 @@ class Worker:
         self._state.status = liveness.BUSY
         try:
             run_claimed(
-                claim, self._engine, self._store, self._storage, self._profiles, self._settings.slo
+                claim,
+                self._engine,
+                self._store,
+                self._storage,
+                self._profiles,
+                self._settings.slo,
+                self._news,
             )
         finally:
             self._state.claim = None
             self._state.jobs_done += 1
+            if self._link is not None:
+                self._link.send(JOB)
             if not self._state.stop.is_set():
                 self._state.status = liveness.READY
+
+    def _stand_by(self) -> None:
+        """A supervisor's spare: engine loaded, no job taken until it is promoted."""
+        if self._link is None or not self._link.standby:
+            return
+        self._state.status = liveness.STANDBY
+        self._beat()
+        if not self._link.wait_promoted(self._state.stop):
+            self.request_stop()
 
     def _recycle_if_due(self) -> None:
         """Past a limit, stop after this job: the supervisor (or systemd) starts a fresh process.

@@ -80,7 +80,7 @@ BASE_BUCKETS = (
 RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0)
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-WORKER_STATES = ("loading", "ready", "busy", "stopping")
+WORKER_STATES = ("loading", "standby", "ready", "busy", "stopping")
 
 HTTP_REQUESTS = Counter(
     "steadyvoice_http_requests",
@@ -96,7 +96,7 @@ JOBS_FINISHED = Counter(
 )
 # Failure codes of our own making (``bad``) that a job can end with.
 SERVER_ERROR_CODES = ("timeout", "worker_lost", "engine_error", "engine_unavailable")
-REFUSAL_REASONS = ("deadline", "queue_full")
+REFUSAL_REASONS = ("deadline", "latency", "queue_full")
 JOBS_REFUSED = Counter(
     "steadyvoice_jobs_refused",
     "Submissions refused by admission control (503).",
@@ -117,6 +117,15 @@ AUTH_REFUSALS = Counter(
 WORKER_RESTARTS = Counter(
     "steadyvoice_worker_restarts",
     "Worker processes restarted by the supervisor.",
+    registry=REGISTRY,
+)
+RECOVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+RESTART_KINDS = ("immediate", "backoff")
+WORKER_RECOVERY = Histogram(
+    "steadyvoice_worker_recovery_seconds",
+    "From a local worker's death (the supervisor saw it exit) to its replacement being ready.",
+    ["restart"],
+    buckets=RECOVERY_BUCKETS,
     registry=REGISTRY,
 )
 FIRST_AUDIO_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 120.0)
@@ -249,6 +258,8 @@ def precreate_series() -> None:
         JOBS_FINISHED.labels(status="failed", error_code=code, outcome="client_error")
     for reason in REFUSAL_REASONS:
         JOBS_REFUSED.labels(reason=reason)
+    for kind in RESTART_KINDS:
+        WORKER_RECOVERY.labels(restart=kind)
 
 
 @_safe
@@ -295,7 +306,7 @@ def observe_first_audio(seconds: float, *, streamed: bool) -> None:
 
 @_safe
 def observe_refused(reason: str) -> None:
-    """A submission refused by admission control (``deadline`` or ``queue_full``)."""
+    """A submission refused by admission control (``deadline``, ``latency`` or ``queue_full``)."""
     JOBS_REFUSED.labels(reason=reason).inc()
 
 
@@ -315,6 +326,12 @@ def observe_auth_refusal(code: str) -> None:
 def count_worker_restart() -> None:
     """The supervisor started a worker again after one exited."""
     WORKER_RESTARTS.inc()
+
+
+@_safe
+def observe_worker_recovery(seconds: float, restart: str) -> None:
+    """A dead worker's replacement is ready (``restart``: ``immediate`` or ``backoff``)."""
+    WORKER_RECOVERY.labels(restart=restart).observe(max(0.0, seconds))
 
 
 def resident_memory_bytes() -> int:

@@ -1,10 +1,10 @@
-"""SLO bookkeeping: incidents (not ready until ready again), admission refusals, monitor beats."""
+"""SLO bookkeeping: incidents, admission refusals, monitor beats and worker recoveries."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Float, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from steadyvoice.jobs.models import Base, UTCDateTime
@@ -46,3 +46,26 @@ class MonitorBeat(Base):
 
     monitor: Mapped[str] = mapped_column(String(128), primary_key=True)
     beat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WorkerRecovery(Base):
+    """A local worker that died, and when the supervisor had its replacement ready again.
+
+    ``seconds`` is measured on the supervisor's monotonic clock from the exit it saw to the
+    replacement's ready report; ``restart`` is ``immediate`` or ``backoff`` (some wait was applied
+    because the slot looked like a crash loop); ``crashes`` counts replacements that died before
+    one was ready.
+    """
+
+    __tablename__ = "worker_recoveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host: Mapped[str] = mapped_column(String(255))
+    worker_id: Mapped[str] = mapped_column(String(128))
+    replacement_id: Mapped[str] = mapped_column(String(128))
+    exit_code: Mapped[int] = mapped_column(Integer)
+    died_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    ready_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seconds: Mapped[float] = mapped_column(Float)
+    restart: Mapped[str] = mapped_column(String(16))
+    crashes: Mapped[int] = mapped_column(Integer)

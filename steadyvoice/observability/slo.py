@@ -33,6 +33,7 @@ from sqlalchemy import func, or_, select
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.jobs.store import JobStore
+from steadyvoice.observability import recoveries
 from steadyvoice.observability.models import Incident, Refusal
 from steadyvoice.observability.outcomes import Outcome, outcome_of, size_of
 from steadyvoice.observability.slo_models import (
@@ -272,5 +273,6 @@ def build_report(
         ),
         incidents=incidents,
         recovery=_recovery(incidents),
+        worker_recovery=recoveries.summary(store, start, now),
         days=[day.row(d) for d, day in tally.days.items()],
     )

@@ -109,6 +109,20 @@ class Recovery(_Frozen):
     max_seconds: float | None
 
 
+class WorkerRecoveries(_Frozen):
+    """Local workers that died in the window: time until their replacement was ready.
+
+    ``immediate`` were replaced at once; ``backoff`` waited because their slot looked like a
+    crash loop (docs/operations.md, "Restarts").
+    """
+
+    count: int
+    immediate: int
+    backoff: int
+    median_seconds: float | None
+    max_seconds: float | None
+
+
 class DayRow(_Frozen):
     """One UTC day of the window (jobs by ``created_at``, refusals by ``at``)."""
 
@@ -125,7 +139,7 @@ class DayRow(_Frozen):
 
 
 class SloReport(_Frozen):
-    """The whole report, computed from the job table plus ``incidents`` and ``refusals``."""
+    """The whole report, from the job table plus ``incidents``, ``refusals`` and recoveries."""
 
     window_start: datetime
     window_end: datetime
@@ -138,4 +152,5 @@ class SloReport(_Frozen):
     latency: Latency
     incidents: list[IncidentRow]
     recovery: Recovery
+    worker_recovery: WorkerRecoveries
     days: list[DayRow]

@@ -124,6 +124,15 @@ def _incidents(r: SloReport) -> list[str]:
     return lines
 
 
+def _worker_recovery(r: SloReport) -> list[str]:
+    w = r.worker_recovery
+    return [
+        "",
+        f"worker deaths {w.count} ({w.immediate} replaced at once, {w.backoff} after backoff)  "
+        f"replacement ready median {_cell(w.median_seconds)} s  max {_cell(w.max_seconds)} s",
+    ]
+
+
 def _days(r: SloReport) -> list[str]:
     rows: list[list[Cell]] = [
         [
@@ -151,6 +160,7 @@ def render(report: SloReport) -> str:
         *_by_code("refused by reason", "reason", report.refused.by_reason),
         *_latency(report),
         *_incidents(report),
+        *_worker_recovery(report),
         *_days(report),
     ]
     return "\n".join(lines) + "\n"

@@ -10,12 +10,16 @@ never splits.
 A sentence longer than ``max_chars`` is cut after commas and colons, and a clause still too long
 between words. Nothing is ever cut inside a word: a single word longer than ``max_chars`` (or
 a run of CJK text with no punctuation) is a piece of its own, longer than the limit.
+
+The *leading clause* rule (:func:`lead_clause`, named by ``CLAUSE_RULE`` in engine versions)
+decides where a text's first sentence is cut so its first words can be spoken, and streamed,
+before the rest of it is made.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 # Lower case, without the final full stop.
 ABBREVIATIONS = frozenset(
@@ -35,6 +39,16 @@ _NEXT = re.compile(r"\s*[\"'\u201c\u2018(\[]*(.?)")
 _CLAUSE_CUT = re.compile("(?<=[,:] )|(?<=[\uff0c\u3001\uff1a] )|(?<=[\uff0c\u3001\uff1a])(?! )")
 _WORD_CUT = re.compile("(?<= )")
 _LOOK_BACK = 40
+
+# Engines that use the leading clause rule name it in their version: change the name whenever a
+# change to the rule (or to CLAUSE_MAX_WORDS) could move a cut.
+CLAUSE_RULE = "clause1"
+CLAUSE_MAX_WORDS = 3
+CLAUSE_MARKS = frozenset(",;:\uff0c\uff1b\uff1a\u3001")
+_CLOSERS = "\"')]\u00bb\u201d\u2019\u300d\u300f\uff09"
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# A word: one CJK character with the punctuation after it, or a run of anything else but space.
+_CLAUSE_WORD = re.compile(f"[{_CJK}][^\\s{_CJK}]*|[^\\s{_CJK}]+")
 
 
 def split_sentences(text: str, max_chars: int) -> list[str]:
@@ -116,3 +130,43 @@ def _pack(parts: list[str], max_chars: int) -> list[str]:
     if current.strip():
         packed.append(current.strip())
     return packed
+
+
+def lead_clause(words: Sequence[str], max_words: int = CLAUSE_MAX_WORDS) -> tuple[int, bool]:
+    """Where to cut a first sentence, given as its words: (how many words come first, whether
+    they end at a clause mark). ``(0, False)``: do not cut.
+
+    A sentence of at most twice ``max_words`` words is not cut: it is quick to make whole,
+    and a cut costs some naturalness. A longer one is cut after the last word within its first
+    ``max_words`` that ends in a comma, semicolon or colon (ASCII or CJK, before any closing
+    quotes or brackets), and else right after word ``max_words``.
+    """
+    if max_words < 1:
+        raise ValueError(f"max_words must be at least 1, not {max_words}")
+    if len(words) <= 2 * max_words:
+        return 0, False
+    for count in range(max_words, 0, -1):
+        if ends_clause(words[count - 1]):
+            return count, True
+    return max_words, False
+
+
+def ends_clause(word: str) -> bool:
+    """Whether ``word`` ends in a clause mark (closing quotes and brackets aside)."""
+    stripped = word.rstrip(_CLOSERS)
+    return bool(stripped) and stripped[-1] in CLAUSE_MARKS
+
+
+def split_lead_clause(sentence: str, max_words: int = CLAUSE_MAX_WORDS) -> list[str]:
+    """``sentence`` cut by :func:`lead_clause`: ``[clause, rest]``, or ``[sentence]`` uncut.
+
+    Words are runs between spaces, except that each CJK character is a word of its own (with
+    the punctuation that follows it), so CJK text without spaces is cut too. The two parts are
+    stripped; put together they hold every character of ``sentence`` in order.
+    """
+    spans = [m.span() for m in _CLAUSE_WORD.finditer(sentence)]
+    count, _ = lead_clause([sentence[a:b] for a, b in spans], max_words)
+    if not count:
+        return [sentence]
+    cut = spans[count - 1][1]
+    return [sentence[:cut].strip(), sentence[cut:].strip()]

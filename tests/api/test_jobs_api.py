@@ -65,7 +65,7 @@ def test_submit_answers_202_with_a_location(client: TestClient) -> None:
         "text_normalization": "en-1",
     }
     assert body["engine"] == "fake"
-    assert body["engine_version"] == "fake-1+sr16000"
+    assert body["engine_version"] == "fake-1+split-clause1+sr16000"
     assert body["requester"] == client.get("/v1/me").json()["key_id"]
     assert body["tenant"] == "default"
     assert body["attempts"] == 0

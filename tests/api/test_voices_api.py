@@ -244,7 +244,7 @@ def test_a_job_records_the_profile_it_uses(client: TestClient, voice: dict[str, 
         "reference_sha256": voice["reference"]["sha256"],
         "analysis_version": voice["analysis_version"],
     }
-    assert job["engine_version"] == "fake-1+sr16000+target"
+    assert job["engine_version"] == "fake-1+split-clause1+sr16000+target"
 
 
 def test_an_unknown_profile_is_unknown_voice(client: TestClient) -> None:

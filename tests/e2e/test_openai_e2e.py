@@ -106,7 +106,7 @@ def _normalized(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _stream(
-    client: OpenAI, fmt: str, text: str = STORY
+    client: OpenAI, fmt: str, text: str = STORY, seed: int | None = None
 ) -> tuple[str, list[bytes], float, float, datetime]:
     """One streamed call: job id, the parts as received, time to first byte, total time, and
     the wall-clock time of the first byte."""
@@ -119,7 +119,7 @@ def _stream(
         voice="alloy",
         input=text,
         response_format=fmt,  # type: ignore[arg-type]
-        extra_body={"stream": True},
+        extra_body={"stream": True} if seed is None else {"stream": True, "seed": seed},
     ) as resp:
         assert resp.status_code == 200
         assert resp.headers.get("transfer-encoding") == "chunked"
@@ -249,3 +249,67 @@ def test_a_job_ended_mid_stream_leaves_the_stream_truncated(
                 received += len(part)
     assert received > 0
     assert svc.job(job_id)["status"] == "canceled"
+
+
+LONG_FIRST = (
+    "The quarterly report from the northern regional office shows that customer numbers grew "
+    "steadily through the spring and summer months while the waiting time fell. "
+    "The board meets on Thursday."
+)
+
+
+def _events(svc: Service, name: str, job_id: str) -> list[dict[str, Any]]:
+    """The JSON log lines of the service (and its workers) with event ``name`` for a job."""
+    found = []
+    for line in svc.log().splitlines():
+        if f'"{name}"' in line and job_id in line:
+            record: dict[str, Any] = json.loads(line)
+            if record.get("event") == name and record.get("job_id") == job_id:
+                found.append(record)
+    return found
+
+
+def test_a_long_first_sentence_streams_its_clause_first_and_the_same_bytes(
+    start_service: ServiceFactory, service_env: Callable[..., dict[str, str]]
+) -> None:
+    """The leading clause is cut streamed or not: the stream, the stored file and the plain
+    answer for the same seed are the same bytes."""
+    svc = piper(start_service, service_env)
+    client = sdk(svc)
+    job_id, parts, _, _, _ = _stream(client, "pcm", LONG_FIRST, seed=7)
+    job, file = stored(svc, job_id)
+    assert b"".join(parts) == file, "the stream is the stored file"
+    plain = client.audio.speech.with_raw_response.create(
+        model="tts-1",
+        voice="alloy",
+        input=LONG_FIRST,
+        response_format="pcm",
+        extra_body={"seed": 7},
+    )
+    assert plain.content == file, "streamed or not, the same bytes"
+    assert stored(svc, plain.headers["x-job-id"])[0]["engine_version"] == job["engine_version"]
+    assert "+split-clause1+" in job["engine_version"]
+    (first,) = poll(lambda: _events(svc, "job.first_chunk", job_id), 30, "the first chunk event")
+    assert first["audio_seconds"] < job["output"]["duration_seconds"] / 4, "a clause, not all"
+    (sent,) = _events(svc, "speech.first_audio", job_id)
+    assert sent["submitted_ms"] <= sent["read_ms"] <= sent["sent_ms"]
+
+
+def test_speech_calls_are_woken_by_the_worker_not_by_their_next_poll(
+    start_service: ServiceFactory, service_env: Callable[..., dict[str, str]]
+) -> None:
+    """With a 5 s poll, a call still answers as soon as its (instant) job is done: the worker
+    rings the API for each chunk and for the job's end. Without the ring it takes 5 s."""
+    svc = start_service(service_env(engine="fake", speech__poll_seconds="5"))
+    client = sdk(svc)
+    for streamed in (False, True):
+        started = time.monotonic()
+        if streamed:
+            job_id = _stream(client, "pcm", TEXT)[0]
+        else:
+            job_id = client.audio.speech.with_raw_response.create(
+                model="tts-1", voice="alloy", input=TEXT, response_format="pcm"
+            ).headers["x-job-id"]
+        elapsed = time.monotonic() - started
+        assert svc.job(job_id)["status"] == "succeeded"
+        assert elapsed < 4.5, f"streamed={streamed}: {elapsed:.1f} s, as if polled every 5 s"

@@ -13,7 +13,13 @@ import onnxruntime
 import pytest
 
 from steadyvoice.engines.base import Audio, SynthesisRequest
-from steadyvoice.engines.piper import SPLIT_SILENCE_SECONDS, PiperEngine, split_phonemes
+from steadyvoice.engines.piper import (
+    SENTENCE_SILENCE_SECONDS,
+    SPLIT_SILENCE_SECONDS,
+    PiperEngine,
+    _clauses,
+    split_phonemes,
+)
 from steadyvoice.engines.piper_noise import (
     UNSEEDED_OPS,
     PatchedModel,
@@ -23,6 +29,7 @@ from steadyvoice.engines.piper_noise import (
 )
 from steadyvoice.errors import UnknownVoice
 from steadyvoice.settings import PiperSettings
+from steadyvoice.text.split import CLAUSE_RULE
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 PARAGRAPH = "It was late. The lights were still on, and the kettle was warm. Nobody said a word."
@@ -101,7 +108,7 @@ def test_long_sentence_is_split_at_word_boundaries(engine: PiperEngine) -> None:
 
 def test_long_sentence_synthesizes_with_a_split_pause(say: Callable[..., Audio]) -> None:
     audio = say(LONG_SENTENCE)
-    assert audio.sentences == 1
+    assert audio.sentences == 2, "one sentence: its leading clause, then the rest"
     assert audio.duration_seconds > 8
     silent = np.concatenate([[False], audio.samples == 0, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(silent))
@@ -213,3 +220,44 @@ def test_streamed_sentences_put_together_are_the_synthesized_audio(engine: Piper
     whole = engine.synthesize(request)
     assert np.array_equal(np.concatenate([c.samples for c in chunks]), whole.samples)
     assert {c.sample_rate for c in chunks} == {whole.sample_rate}
+
+
+LONG_FIRST = (
+    "The quarterly report from the northern regional office shows that customer numbers grew "
+    "steadily through the spring and summer months. It was late."
+)
+
+
+def test_a_long_first_sentence_streams_its_leading_clause_first(engine: PiperEngine) -> None:
+    request = SynthesisRequest(text=LONG_FIRST, voice="joe", seed=5)
+    chunks = list(engine.stream(request))
+    assert len(chunks) == 3, "leading clause, the rest of the first sentence, the second"
+    assert chunks[0].duration_seconds < chunks[1].duration_seconds / 2
+    whole = engine.synthesize(request)
+    assert np.array_equal(np.concatenate([c.samples for c in chunks]), whole.samples)
+    again = engine.synthesize(request)
+    assert _int16_bytes(again) == _int16_bytes(whole)
+
+
+def test_the_cut_keeps_the_sentence_phonemes_and_sets_the_pause(engine: PiperEngine) -> None:
+    frontend = engine._voice("joe").frontend
+    for text, pause in [
+        ("Well, as you know, the report from the office is late again this month.", 0.1),
+        ("The quarterly report from the northern office is late again this month.", 0.0),
+    ]:
+        (phonemes,) = frontend.phonemize(text)
+        (head, after), (rest, end) = _clauses(phonemes)
+        assert [*head, " ", *rest] == phonemes, "the cut only starts inference over"
+        assert (after, end) == (pause, None)
+        assert pause in (0.0, SPLIT_SILENCE_SECONDS)
+        pieces, sentences = engine._pieces(frontend, text)
+        assert sentences == 1
+        assert [(p.ends_chunk, p.ends_sentence) for p in pieces] == [(True, False), (True, True)]
+        assert pieces[0].pause_after == pause
+    short, _ = engine._pieces(frontend, "Good morning, this is your summary. Goodbye.")
+    assert [(p.ends_chunk, p.ends_sentence) for p in short] == [(True, True), (True, True)]
+    assert [p.pause_after for p in short] == [SENTENCE_SILENCE_SECONDS] * 2
+
+
+def test_version_names_the_clause_rule() -> None:
+    assert f"+split-{CLAUSE_RULE}+" in PiperEngine(PiperSettings()).version("joe")

@@ -75,6 +75,29 @@ def test_deadline_refusal_says_why_and_when_to_retry(
     assert len(_refusals(store)) == 1
 
 
+def test_a_short_job_must_fit_the_latency_objective_not_only_its_deadline(
+    client_factory: Callable[..., TestClient],
+) -> None:
+    """Under overload the queue must not grow to the 600 s deadline for short jobs."""
+    client = client_factory(slo={"latency_target_seconds": 5, "latency_max_chars": 20})
+    store = _store(client)
+    _history(store, seconds=2.0)
+    assert client.post("/v1/jobs", json={"text": "One."}).status_code == 202  # 2 s
+    assert client.post("/v1/jobs", json={"text": "Two."}).status_code == 202  # 1 ahead: 4 s
+    r = client.post("/v1/jobs", json={"text": "Three."})  # 2 ahead: 6 s > 5 s objective
+    assert r.status_code == 503, r.text
+    err = r.json()["error"]
+    assert err["code"] == "overloaded" and err["reason"] == "latency"
+    assert err["estimated_seconds"] == pytest.approx(6.0, abs=0.01)
+    assert err["latency_target_seconds"] == 5 and err["deadline_seconds"] == 600
+    assert "5 s latency objective" in err["message"]
+    assert r.headers["Retry-After"] == "10"
+    # A long job (over latency_max_chars) is held to its deadline only: 6 s is fine.
+    long = client.post("/v1/jobs", json={"text": "A long job of many more characters."})
+    assert long.status_code == 202, long.text
+    assert _refusals(store) == [("latency", 1, len("Three."))]
+
+
 def test_retry_after_grows_with_the_backlog(client_factory: Callable[..., TestClient]) -> None:
     client = client_factory(jobs={"deadline_seconds": 5}, admission={"retry_after_seconds": 1})
     store = _store(client)
@@ -151,7 +174,11 @@ def test_slow_engine_refuses_new_jobs_and_finishes_the_accepted_ones(
     start_service: ServiceFactory, service_env: Callable[..., dict[str, str]], tmp_path: Path
 ) -> None:
     env = service_env(
-        engine="fake", workers="1", fake__seconds_per_char="0.02", jobs__deadline_seconds="6.5"
+        engine="fake",
+        workers="1",
+        fake__seconds_per_char="0.02",
+        jobs__deadline_seconds="6.5",
+        slo__latency_target_seconds="60",  # later than the deadline: the deadline decides
     )
     svc = start_service(env)
     history = svc.submit("H" * 99 + ".")  # 100 characters: about 2 s of synthesis

@@ -54,7 +54,7 @@ def test_chunks_are_the_stored_audio(store: JobStore, tmp_path: Path, fmt: str) 
     stored = storage.path(job.output_name).read_bytes()
     assert job.output_name.endswith(f".{fmt}")
     # The version names the encoder of lossy and flac files: a codec upgrade shows.
-    assert job.engine_version == "fake-1+sr16000" + encoder_tag(fmt)
+    assert job.engine_version == "fake-1+split-clause1+sr16000" + encoder_tag(fmt)
     assert (encoder_tag(fmt) == "") == (fmt in ("wav", "pcm"))
     if fmt in ("wav", "flac", "pcm"):  # lossless: the very samples that were streamed
         samples, rate = decode(stored, fmt, sample_rate=16_000)
@@ -137,3 +137,46 @@ def test_chunk_sweep_keeps_running_jobs_chunks(store: JobStore, tmp_path: Path) 
     assert chunks.sweep(timedelta(hours=1)) == 0
     assert chunks.sweep(timedelta(seconds=0)) == 4
     assert chunks.after(done, -1) == []
+
+
+LONG_FIRST = (
+    "The quarterly report from the northern regional office shows that customer numbers grew. "
+    "Second sentence here."
+)
+
+
+class _Recorder:
+    """A ``Dispatcher`` that remembers every job id it is told about."""
+
+    def __init__(self) -> None:
+        self.told: list[str] = []
+
+    def notify(self, job_id: str) -> None:
+        self.told.append(job_id)
+
+
+def test_a_long_first_sentence_streams_its_leading_clause_first(
+    store: JobStore, tmp_path: Path
+) -> None:
+    storage = LocalStorage(tmp_path / "out")
+    engine = FakeEngine(FakeSettings())
+    job_id = _streaming_job(store, "pcm", LONG_FIRST)
+    news = _Recorder()
+    run_claimed(_claim(store, job_id), engine, store, storage, news=news)
+    chunks = ChunkStore(store).after(job_id, -1)
+    assert len(chunks) == 3, "leading clause, the rest of the first sentence, the second"
+    assert len(chunks[0].pcm) < len(chunks[1].pcm) / 2
+    assert news.told == [job_id] * 4, "a ring per chunk, and one for the outcome"
+    stored = storage.path(store.get(job_id).output_name).read_bytes()
+    assert stored == b"".join(c.pcm for c in chunks)
+    plain = engine.synthesize(SynthesisRequest(text=LONG_FIRST, voice="alpha", seed=42))
+    assert stored == _pcm16(plain), "streamed or not, the same cut and the same bytes"
+
+
+def test_a_plain_job_rings_once_its_outcome_is_recorded(store: JobStore, tmp_path: Path) -> None:
+    job, _ = store.create(new_job(TEXT))
+    news = _Recorder()
+    status = run_claimed(
+        _claim(store, job.id), FakeEngine(FakeSettings()), store, LocalStorage(tmp_path), news=news
+    )
+    assert status == "succeeded" and news.told == [job.id]

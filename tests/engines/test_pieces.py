@@ -1,0 +1,113 @@
+"""A job's pieces on several cores: results in order, helpers only on free cores, and helpers
+that step back when another thread on the host wants a core."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+
+import pytest
+
+from steadyvoice.cpus import CoreSlots
+from steadyvoice.engines.pieces import PieceRunner
+
+WAIT = 30.0  # generous: a loaded machine only makes these tests slower, never wrong
+
+
+def test_results_come_back_in_order(tmp_path: Path) -> None:
+    runner = PieceRunner(4, CoreSlots(4, tmp_path))
+    assert list(runner.run(20, lambda i: i * i)) == [i * i for i in range(20)]
+    assert list(runner.run(1, lambda i: "only")) == ["only"]
+    assert list(runner.run(0, lambda i: i)) == []
+
+
+def test_pieces_run_at_the_same_time_on_free_cores(tmp_path: Path) -> None:
+    both = threading.Barrier(2, timeout=WAIT)  # passes only if two pieces run at once
+
+    def work(i: int) -> str:
+        both.wait()
+        return threading.current_thread().name
+
+    names = list(PieceRunner(2, CoreSlots(2, tmp_path)).run(2, work))
+    assert len(set(names)) == 2
+
+
+def test_no_helper_without_a_free_core(tmp_path: Path) -> None:
+    cores = CoreSlots(2, tmp_path)
+    taken = [cores.try_take(), cores.try_take()]  # another worker is using both
+    names = list(PieceRunner(2, cores).run(6, lambda i: threading.current_thread().name))
+    assert len(set(names)) == 1
+    for slot in taken:
+        assert slot is not None
+        slot.release()
+
+
+def test_helpers_step_back_when_a_thread_elsewhere_wants_a_core(tmp_path: Path) -> None:
+    cores = CoreSlots(2, tmp_path)
+    elsewhere = CoreSlots(2, tmp_path)  # another process's view of the same cores
+    both = threading.Barrier(2, timeout=WAIT)
+    with contextlib.ExitStack() as stack:
+
+        def work(i: int) -> str:
+            if i == 1:
+                stack.enter_context(elsewhere.demand())
+            if i < 2:
+                both.wait()
+            return threading.current_thread().name
+
+        names = list(PieceRunner(2, cores).run(8, work))
+    assert len(set(names[:2])) == 2
+    assert len(set(names[2:])) == 1
+
+
+def test_a_failed_piece_raises_in_order_and_stops_the_rest(tmp_path: Path) -> None:
+    started: list[int] = []
+
+    def work(i: int) -> int:
+        started.append(i)
+        if i == 3:
+            raise ValueError("piece 3")
+        return i
+
+    made = PieceRunner(1, CoreSlots(1, tmp_path)).run(10, work)
+    assert [next(made) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(ValueError, match="piece 3"):
+        next(made)
+
+
+def test_closing_early_leaves_unstarted_pieces_unmade(tmp_path: Path) -> None:
+    go = threading.Event()
+    started: list[int] = []
+
+    def work(i: int) -> int:
+        started.append(i)
+        if i > 0:
+            go.wait(WAIT)
+        return i
+
+    made = PieceRunner(2, CoreSlots(2, tmp_path)).run(50, work)
+    assert next(made) == 0
+    made.close()
+    go.set()
+    assert len(started) <= 3  # piece 0, and what the two lanes had begun
+
+
+def test_with_sizes_the_largest_start_first_and_results_stay_in_order(tmp_path: Path) -> None:
+    cores = CoreSlots(2, tmp_path)
+    taken = [cores.try_take(), cores.try_take()]  # no helper: one lane, so the order is visible
+    started: list[int] = []
+
+    def work(i: int) -> int:
+        started.append(i)
+        return i
+
+    sizes = [5, 40, 10, 40, 1]
+    assert list(PieceRunner(2, cores).run(5, work, sizes)) == [0, 1, 2, 3, 4]
+    assert started == [1, 3, 2, 0, 4]
+    started.clear()
+    assert list(PieceRunner(2, cores).run(5, work)) == [0, 1, 2, 3, 4]
+    assert started == [0, 1, 2, 3, 4]
+    for slot in taken:
+        assert slot is not None
+        slot.release()
