@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Generic, TypeVar
 
 from steadyvoice.cpus import CoreSlot, CoreSlots
@@ -39,19 +39,25 @@ class PieceRunner:
 
         Lanes start pieces in index order, so the first result comes soonest (streaming); with
         ``sizes``, largest first, so the last result comes soonest (the lanes finish together).
+        When streaming, the other lanes start only once the first piece is made: a piece beside
+        it on the other core slows it by about a tenth (shared caches and memory bandwidth), and
+        the first piece is the time to first audio.
         """
         if count <= 1 or self.lanes == 1:
             return self._inline(count, work)
-        order = range(count) if sizes is None else sorted(range(count), key=lambda i: -sizes[i])
-        return self._parallel(order, work)
+        if sizes is None:
+            return self._parallel(range(count), work, first_alone=True)
+        return self._parallel(sorted(range(count), key=lambda i: -sizes[i]), work)
 
     def _inline(self, count: int, work: Callable[[int], T]) -> Generator[T, None, None]:
         with _holding(self._cores, self._cores.try_take()):
             for index in range(count):
                 yield work(index)
 
-    def _parallel(self, order: Sequence[int], work: Callable[[int], T]) -> Generator[T, None, None]:
-        job = _Job(order, work)
+    def _parallel(
+        self, order: Sequence[int], work: Callable[[int], T], first_alone: bool = False
+    ) -> Generator[T, None, None]:
+        job = _Job(order, work, first_alone)
         pool = self._executor()
         pool.submit(job.lead, self._cores, self._cores.try_take())
         for _ in range(min(self.lanes, len(order)) - 1):
@@ -76,8 +82,11 @@ class _Job(Generic[T]):
     """The pieces of one run: lanes claim the next unclaimed piece of ``order`` until none is
     left; ``futures`` are in index order."""
 
-    def __init__(self, order: Sequence[int], work: Callable[[int], T]) -> None:
+    def __init__(
+        self, order: Sequence[int], work: Callable[[int], T], first_alone: bool = False
+    ) -> None:
         self.futures: list[Future[T]] = [Future() for _ in order]
+        self._first_alone = first_alone
         self._order = order
         self._work = work
         self._next = 0
@@ -90,6 +99,8 @@ class _Job(Generic[T]):
 
     def help(self, cores: CoreSlots, slot: CoreSlot) -> None:
         with _holding(cores, slot):
+            if self._first_alone:
+                wait([self.futures[self._order[0]]])
             while not cores.wanted() and (index := self._claim()) is not None:
                 self._make(index)
 

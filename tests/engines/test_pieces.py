@@ -29,8 +29,25 @@ def test_pieces_run_at_the_same_time_on_free_cores(tmp_path: Path) -> None:
         both.wait()
         return threading.current_thread().name
 
-    names = list(PieceRunner(2, CoreSlots(2, tmp_path)).run(2, work))
+    names = list(PieceRunner(2, CoreSlots(2, tmp_path)).run(2, work, sizes=[1, 1]))
     assert len(set(names)) == 2
+
+
+def test_when_streaming_the_first_piece_runs_alone(tmp_path: Path) -> None:
+    """The time to first audio is the first piece's: nothing runs beside it."""
+    other_started = threading.Event()
+    seen_beside_first: list[bool] = []
+
+    def work(i: int) -> int:
+        if i == 0:
+            # Without the rule a helper lane starts piece 1 at once; give it time to show.
+            seen_beside_first.append(other_started.wait(timeout=1.0))
+        else:
+            other_started.set()
+        return i
+
+    assert list(PieceRunner(2, CoreSlots(2, tmp_path)).run(12, work)) == list(range(12))
+    assert seen_beside_first == [False]
 
 
 def test_no_helper_without_a_free_core(tmp_path: Path) -> None:
@@ -56,7 +73,7 @@ def test_helpers_step_back_when_a_thread_elsewhere_wants_a_core(tmp_path: Path) 
                 both.wait()
             return threading.current_thread().name
 
-        names = list(PieceRunner(2, cores).run(8, work))
+        names = list(PieceRunner(2, cores).run(8, work, sizes=[1] * 8))
     assert len(set(names[:2])) == 2
     assert len(set(names[2:])) == 1
 
