@@ -20,7 +20,6 @@ filled, at most 1.15 x capacity) and the accepted jobs' P99 is at most 2 x the 8
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -142,18 +141,8 @@ async def measure(svc: Service, args: argparse.Namespace, slo: float) -> dict[st
 
 def main() -> None:
     args = arguments()
-    env = loadgen.service_env(args)
-    slo = loadgen.slo_target(env)
-    with loadgen.start_service(args, env) as svc:
-        result = asyncio.run(measure(svc, args, slo))
-    result |= {
-        "machine": loadstats.machine(),
-        "engine": args.engine,
-        "workers": args.workers,
-        "service_env": env,
-        "slo_target_seconds": slo,
-        "seconds_per_level": args.seconds,
-    }
+    result = loadstats.run_measured(args, measure)
+    result["seconds_per_level"] = args.seconds
     result["targets"] = targets(result["levels"], result["capacity"]["jobs_per_second"])
     print_report(result)
     if args.json:

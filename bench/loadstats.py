@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
 import platform
 import statistics
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from harness import percentile, timestamp
+import loadgen
+from harness import Service, percentile, timestamp
 from loadgen import ACCEPTED, TERMINAL, Arrival
+
+Measure = Callable[[Service, argparse.Namespace, float], Awaitable[dict[str, Any]]]
+
+
+def run_measured(args: argparse.Namespace, measure: Measure) -> dict[str, Any]:
+    """Start ``serve`` as ``args`` say, run ``measure`` against it, and add what every
+    result names (the machine, engine, workers and service settings)."""
+    env = loadgen.service_env(args)
+    slo = loadgen.slo_target(env)
+    with loadgen.start_service(args, env) as svc:
+        result = asyncio.run(measure(svc, args, slo))
+    return result | {
+        "machine": machine(),
+        "engine": args.engine,
+        "workers": args.workers,
+        "service_env": env,
+        "slo_target_seconds": slo,
+    }
 
 
 def machine() -> str:

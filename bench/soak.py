@@ -182,18 +182,11 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     args = arguments()
-    env = loadgen.service_env(args)
-    slo = loadgen.slo_target(env)
-    with loadgen.start_service(args, env) as svc:
-        result = asyncio.run(soak(svc, args, slo))
+    result = loadstats.run_measured(args, soak)
     result |= {
-        "machine": loadstats.machine(),
-        "engine": args.engine,
-        "workers": args.workers,
         "minutes": args.minutes,
         "every": args.every,
         "warmup": args.warmup,
-        "service_env": env,
     }
     result["targets"] = targets(result["trends"])
     print_report(result)
