@@ -2,37 +2,52 @@
 SHELL := /bin/bash
 VENV  := .venv
 BIN   := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+BOOTSTRAP ?= bash scripts/bootstrap.sh
+# Two installs, one stamp each (named for what was installed from): `serve` needs the runtime
+# only; lint, typecheck, tests and benchmarks add the dev tools and the eval extras (torch,
+# resemblyzer, pocketsphinx). `make serve` after `make test` installs nothing; `make test`
+# after `make serve` adds the extras.
+HASH        := $(shell cat pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-12)
+SERVE_STAMP := $(VENV)/.installed-serve-$(HASH)
+DEV_STAMP   := $(VENV)/.installed-dev-$(HASH)
+DEV_EXTRAS  := dev,eval
 
-.PHONY: serve test install lint typecheck pytest bench bench-quality bench-reliability bench-soak clean services
+.PHONY: serve test install install-dev lint typecheck pytest bench bench-quality bench-reliability bench-soak clean services
 
-$(STAMP): pyproject.toml scripts/bootstrap.sh
-	bash scripts/bootstrap.sh $(VENV)
-	rm -f $(VENV)/.installed-* && touch $(STAMP)
+$(SERVE_STAMP): pyproject.toml scripts/bootstrap.sh
+	$(BOOTSTRAP) $(VENV)
+	rm -f $(VENV)/.installed-serve-* && touch $(SERVE_STAMP)
 
-install: $(STAMP)
+$(DEV_STAMP): pyproject.toml scripts/bootstrap.sh
+	$(BOOTSTRAP) $(VENV) $(DEV_EXTRAS)
+	rm -f $(VENV)/.installed-* && touch $(DEV_STAMP) $(SERVE_STAMP)
+
+install: $(SERVE_STAMP)
+
+install-dev: $(DEV_STAMP)
 
 serve: install
+	@echo "steadyvoice is installed in $(BIN): run 'source $(BIN)/activate' once in your shell to use the 'steadyvoice' command (or call $(BIN)/steadyvoice)."
 	$(BIN)/steadyvoice serve
 
 services:
 	bash scripts/ensure-services.sh
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check steadyvoice tests bench
 	$(BIN)/ruff format --check steadyvoice tests bench
 
-typecheck: install
+typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install services
+pytest: install-dev services
 	bash scripts/ensure-promtool.sh
 	bash scripts/ensure-nginx.sh
 	$(BIN)/pytest
 
 test: lint typecheck pytest
 
-bench: install
+bench: install-dev
 	$(BIN)/python bench/engine_rtf.py
 	$(BIN)/python bench/service_overhead.py
 	$(BIN)/python bench/formats.py
@@ -42,7 +57,7 @@ bench: install
 # and PostgreSQL, open-loop load for fake and piper, the side-by-side with piper's own server.
 # About 45 minutes on 2 cores; each writes its JSON under $(BENCH_OUT).
 BENCH_OUT ?= data/bench
-bench-reliability: install services
+bench-reliability: install-dev services
 	mkdir -p $(BENCH_OUT)
 	$(BIN)/python bench/recovery.py --kills 20 --interval 8 --cuts 3 --jobs 10 --json $(BENCH_OUT)/recovery.json
 	$(BIN)/python bench/chaos.py --jobs 1000 --clients 16 --kill-every 5 --json $(BENCH_OUT)/chaos-sqlite.json
@@ -53,7 +68,7 @@ bench-reliability: install services
 
 # Memory, descriptors and threads under 70 % load for SOAK_MINUTES (30 for the recorded figure).
 SOAK_MINUTES ?= 30
-bench-soak: install
+bench-soak: install-dev
 	mkdir -p $(BENCH_OUT)
 	$(BIN)/python bench/soak.py --engine piper --minutes $(SOAK_MINUTES) --json $(BENCH_OUT)/soak.json --csv $(BENCH_OUT)/soak.csv
 
@@ -63,7 +78,7 @@ bench-soak: install
 QUALITY_DEBS := klettres-data ktuberling-data alsa-utils
 QUALITY_JSON ?= data/bench-quality.json
 
-bench-quality: install
+bench-quality: install-dev
 	@missing=$$(for p in $(QUALITY_DEBS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
 	done); \
@@ -75,9 +90,6 @@ bench-quality: install
 	    exit 1; \
 	  fi; \
 	fi
-	@$(BIN)/python -c "import importlib.util as u, sys; \
-	  sys.exit(not all(u.find_spec(m) for m in ('resemblyzer', 'pocketsphinx', 'torch')))" \
-	  || $(BIN)/pip install -q -e '.[eval]'
 	mkdir -p $(dir $(QUALITY_JSON))
 	$(BIN)/python bench/quality.py --json $(QUALITY_JSON)
 

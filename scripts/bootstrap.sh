@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Create the virtual environment and install steadyvoice with its dev tools.
+# Create the virtual environment and install steadyvoice into it.
+# Usage: bootstrap.sh [VENV] [EXTRAS]   e.g. `bootstrap.sh .venv` (the runtime only, to serve) or
+# `bootstrap.sh .venv dev,eval` (plus the dev tools and the evaluation extras, to test).
 # On a fresh Debian machine this also installs Python 3.11's venv support if it is missing.
 set -euo pipefail
 venv="${1:-.venv}"
+extras="${2:-}"
 
 find_python() {
   for py in python3.11 python3; do
@@ -33,5 +36,7 @@ fi
 
 if [ ! -x "$venv/bin/python" ]; then "$py" -m venv "$venv"; fi
 "$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q -e '.[dev]'
-echo "bootstrap: installed into $venv"
+spec="."
+if [ -n "$extras" ]; then spec=".[$extras]"; fi
+"$venv/bin/python" -m pip install -q -e "$spec"
+echo "bootstrap: installed $spec into $venv"

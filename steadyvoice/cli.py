@@ -1,40 +1,68 @@
-"""Command line: ``steadyvoice serve | worker | synth | verify | voices | keys | slo``. Thin."""
+"""Command line: ``steadyvoice serve | worker | synth | verify | voices | keys | slo``. Thin.
+
+Errors are one line on stderr, ``steadyvoice: error: <code>: <message>``, never a traceback,
+and the exit status says what kind (docs/operations.md, "CLI exit codes"):
+
+- ``1`` the command ran and failed, or found a problem (``verify``), or the database or the
+  engine was unavailable;
+- ``2`` refused: bad usage, configuration or input (a value out of range, an unknown id or
+  voice, a missing input file);
+- ``3`` no database (or not this version's schema) where the settings point: commands that only
+  read never create one;
+- ``130`` interrupted; ``141`` stdout was closed early (``steadyvoice slo report | head -1``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from typing import NoReturn
+
+from sqlalchemy.exc import OperationalError
 
 from steadyvoice import __version__
 from steadyvoice import serve as serve_command
-from steadyvoice.errors import SteadyVoiceError
+from steadyvoice.errors import NoDatabase, SteadyVoiceError, StoreUnavailable
+from steadyvoice.jobs import synth as synth_command
 from steadyvoice.observability import commands as slo_commands
 from steadyvoice.security import commands as keys_commands
 from steadyvoice.settings import ConfigurationError, Settings, load_settings, prepare_data_dir
 from steadyvoice.voices import commands as voices_commands
 
-EXIT_CONFIG = 2
+EXIT_FAILED = 1
+EXIT_CONFIG = 2  # also usage errors (argparse's own status) and refused input
+EXIT_NO_DATABASE = 3
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a program killed by it
+# Errors about the path given, not the machine: refused input. Other OSErrors (a full disk) fail.
+_PATH_ERRORS = {
+    FileNotFoundError: "file_not_found",
+    PermissionError: "permission_denied",
+    IsADirectoryError: "is_a_directory",
+    NotADirectoryError: "not_a_directory",
+}
 
 
 def _worker(args: argparse.Namespace) -> int:
-    import os
-
     from steadyvoice.engines.registry import build_engine
+    from steadyvoice.jobs.database import shown_url
     from steadyvoice.jobs.link import WorkerLink
     from steadyvoice.jobs.liveness import local_worker_id
     from steadyvoice.jobs.store import JobStore
     from steadyvoice.jobs.worker import Worker
-    from steadyvoice.observability.logs import configure_logging
+    from steadyvoice.observability.logs import configure_logging, event
 
     settings = load_settings()
-    configure_logging(settings.log_level, "worker")
+    configure_logging(settings.log_level, "worker", settings.log_format)
     prepare_data_dir(settings)
     store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
-    if not args.supervised:
+    if not args.supervised:  # a supervised worker's ``serve`` said so and migrated
+        database = shown_url(settings.resolved_database_url)
+        event(logging.getLogger("steadyvoice.worker"), "worker.database", database=database)
         store.migrate()
     worker = Worker(
         settings,
@@ -55,49 +83,16 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _synth(args: argparse.Namespace) -> int:
-    from steadyvoice.audio.wav import encode_wav
-    from steadyvoice.engines.base import DEFAULT_SEED, SynthesisRequest
-    from steadyvoice.engines.registry import build_engine
-    from steadyvoice.storage.local import LocalStorage
-
-    settings = load_settings()
-    engine = build_engine(settings)
-    voice = args.voice or engine.default_voice()
-    engine.load()
-    seed = DEFAULT_SEED if args.seed is None else args.seed
-    audio = engine.synthesize(SynthesisRequest(args.text, voice, seed, args.speed))
-    out = Path(args.output).resolve()
-    sha, size = LocalStorage(out.parent).write_atomic(
-        out.name, encode_wav(audio.samples, audio.sample_rate)
-    )
-    print(
-        json.dumps(
-            {
-                "output": str(out),
-                "sha256": sha,
-                "bytes": size,
-                "seed": seed,
-                "voice": voice,
-                "engine_version": engine.version(voice),
-                "duration_seconds": round(audio.duration_seconds, 3),
-            }
-        )
-    )
-    return 0
-
-
 def _verify(args: argparse.Namespace) -> int:
-    from steadyvoice.jobs.store import JobStore
+    from steadyvoice.command_store import opened_store
     from steadyvoice.storage.local import LocalStorage
     from steadyvoice.storage.verify import verify_outputs, verify_references
     from steadyvoice.voices.store import VoiceStore
 
     settings = load_settings()
-    store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
-    store.migrate()
-    report = verify_outputs(store, LocalStorage(settings.outputs_dir))
-    verify_references(VoiceStore(store).every(), LocalStorage(settings.voices_dir), report)
+    with opened_store(settings, create=False) as store:
+        report = verify_outputs(store, LocalStorage(settings.outputs_dir))
+        verify_references(VoiceStore(store).every(), LocalStorage(settings.voices_dir), report)
     if args.json:
         print(json.dumps(report.__dict__ | {"healthy": report.healthy}, indent=2))
     else:
@@ -112,11 +107,18 @@ def _verify(args: argparse.Namespace) -> int:
         ):
             for item in items:
                 print(f"{label} {item}")
-    return 0 if report.healthy else 1
+    return 0 if report.healthy else EXIT_FAILED
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line too (argparse prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG, f"steadyvoice: error: usage: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="steadyvoice",
         description="Self-hosted text-to-speech with durable jobs. Settings come from "
         "STEADYVOICE_* environment variables (docs/configuration.md).",
@@ -137,13 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--standby", action="store_true", help=argparse.SUPPRESS)  # a spare
     worker.set_defaults(func=_worker)
 
-    synth = sub.add_parser("synth", help="synthesize one text to a WAV file, no service")
-    synth.add_argument("text")
-    synth.add_argument("-o", "--output", required=True, help="output .wav path")
-    synth.add_argument("--seed", type=int, help="noise seed (default 42)")
-    synth.add_argument("--voice", help="voice name (engine default if omitted)")
-    synth.add_argument("--speed", type=float, default=1.0)
-    synth.set_defaults(func=_synth)
+    synth_command.add_parser(sub)
 
     verify = sub.add_parser("verify", help="re-hash every output; exit 1 if any is bad")
     verify.add_argument("--json", action="store_true")
@@ -156,15 +152,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
+    """Run one command; every failure is one line on stderr and an exit status (see above)."""
     try:
-        return func(args)
+        args = build_parser().parse_args(argv)
+        func: Callable[[argparse.Namespace], int] = args.func
+        status = func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        # The reader is gone (``| head``): say nothing more, and keep Python's own flush at
+        # exit from failing on the same pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ConfigurationError as exc:
         print(f"steadyvoice: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except SteadyVoiceError as exc:
+        return _refused(exc)
+    except OperationalError as exc:  # the database went away in the middle of a command
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        return _refused(StoreUnavailable(f"the database failed: {reason}"))
+    except OSError as exc:
+        code = next((c for t, c in _PATH_ERRORS.items() if isinstance(exc, t)), "os_error")
+        where = f": {exc.filename}" if exc.filename is not None else ""
+        _error_line(code, f"{exc.strerror or exc}{where}")
+        return EXIT_CONFIG if code != "os_error" else EXIT_FAILED
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def _refused(exc: SteadyVoiceError) -> int:
+    shown = {k: exc.details[k] for k in ("available", "supported") if exc.details.get(k)}
+    extra = "".join(
+        f" ({k}: {', '.join(map(str, v)) if isinstance(v, list) else v})" for k, v in shown.items()
+    )
+    _error_line(exc.code, exc.message + extra)
+    if isinstance(exc, NoDatabase):
+        return EXIT_NO_DATABASE
+    return EXIT_CONFIG if exc.status < 500 else EXIT_FAILED
+
+
+def _error_line(code: str, message: str) -> None:
+    print(f"steadyvoice: error: {code}: {' '.join(message.splitlines())}", file=sys.stderr)
 
 
 __all__ = ["Settings", "build_parser", "main"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 
 class SteadyVoiceError(Exception):
@@ -120,8 +120,31 @@ class ReferenceTooNoisy(ReferenceInvalid):
 
 
 class BodyTooLarge(SteadyVoiceError):
+    """A body over its size limit; details: ``measured``, ``limit``, ``unit`` (bytes)."""
+
     code = "body_too_large"
     status = 413
+
+    @classmethod
+    def of_size(
+        cls,
+        what: str,
+        measured: int | None,
+        limit: int,
+        *,
+        received_all: bool = True,
+        advice: str = "",
+    ) -> Self:
+        """``what`` measured (or, cut off while streaming in, more than ``measured``) bytes."""
+        if measured is None:
+            return cls(f"{what} has a Content-Length that is not a number", limit=limit)
+        size = f"{measured} bytes" if received_all else f"more than {measured} bytes"
+        return cls(
+            f"{what} is {size}, over the limit of {limit} bytes{advice}",
+            measured=measured,
+            limit=limit,
+            unit="bytes",
+        )
 
 
 class ReferenceTooLarge(BodyTooLarge):
@@ -234,6 +257,18 @@ class Overloaded(Busy):
     code = "overloaded"
 
 
+class NoLiveWorker(Busy):
+    """A synchronous speech call found no live worker to run its job; nothing was recorded."""
+
+    code = "no_live_worker"
+
+
+class ShuttingDown(Busy):
+    """The server began to shut down before the call's audio was ready; the job goes on."""
+
+    code = "shutting_down"
+
+
 class StoreUnavailable(SteadyVoiceError):
     """The job store cannot be reached; nothing was recorded. Safe to retry."""
 
@@ -288,3 +323,18 @@ class SpeechFailed(SteadyVoiceError):
 
     code = "speech_failed"
     status = 502
+
+
+class NoDatabase(SteadyVoiceError):
+    """No steadyvoice database where the settings point. Commands that only read never create
+    one: ``STEADYVOICE_DATA_DIR`` (or ``STEADYVOICE_DATABASE_URL``) must name the service's."""
+
+    code = "no_database"
+    status = 503
+
+
+class SchemaNotCurrent(NoDatabase):
+    """The database's schema is not this version's: older (``steadyvoice serve`` upgrades it)
+    or newer (made by a later steadyvoice). Commands that only read never change it."""
+
+    code = "schema_not_current"

@@ -3,25 +3,115 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import fcntl
 import logging
+import os
 import signal
+import socket
 import sys
-from typing import Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 from steadyvoice.settings import Settings, load_settings, prepare_data_dir
 
+if TYPE_CHECKING:
+    import uvicorn
+
+# serve could not take its port or its metrics dir (another serve has them): refused, like a
+# bad setting, before anything was touched (cli.EXIT_CONFIG).
+EXIT_IN_USE = 2
+METRICS_LOCK = "serve.lock"
+
+log = logging.getLogger("steadyvoice.serve")
+
+
+class CannotServe(Exception):
+    """This serve cannot take its port or its metrics dir; ``code`` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def bind_api(host: str, port: int) -> list[socket.socket]:
+    """Bind the API's sockets now, as uvicorn would, so a port in use fails before anything else.
+
+    One socket per address the host resolves to (``localhost``: IPv4 and IPv6), as asyncio's
+    ``create_server`` binds them; uvicorn then listens on these.
+    """
+    where = f"{host}:{port}"
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise CannotServe(
+            "host_unresolved", f"api.host {host!r} does not resolve ({exc.strerror})"
+        ) from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise CannotServe(
+                "port_in_use",
+                f"{where} is already in use (another steadyvoice serve?): stop it, or choose "
+                "another port with STEADYVOICE_API__PORT",
+            ) from None
+        raise CannotServe("cannot_listen", f"cannot listen on {where} ({exc.strerror})") from None
+    return sockets
+
+
+def lock_metrics_dir(path: Path) -> IO[str]:
+    """Hold ``path/serve.lock`` for the life of this process, or fail if another serve holds it.
+
+    The file stays open (the lock with it) until the process exits, however it exits.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    lock = (path / METRICS_LOCK).open("a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "another process"
+        lock.close()
+        raise CannotServe(
+            "metrics_dir_in_use",
+            f"metrics dir {path} is in use by a running steadyvoice serve (pid {holder}); "
+            "give each instance its own STEADYVOICE_METRICS_DIR",
+        ) from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(f"{os.getpid()}\n")
+    lock.flush()
+    return lock
+
 
 def _prepare_metrics_dir(settings: Settings) -> None:
-    """Empty this instance's host-local multiprocess metrics dir; point it and its workers there.
+    """Empty this instance's host-local multiprocess metrics dir (but its lock); point it and
+    its workers there. The caller holds the lock (``lock_metrics_dir``).
 
     Must run before ``prometheus_client`` is imported: it picks its storage at import.
     """
-    import os
     import shutil
 
     path = settings.resolved_metrics_dir.resolve()
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True, exist_ok=True)
+    for entry in path.iterdir():
+        if entry.name == METRICS_LOCK:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)  # inherited by the worker processes
     if "prometheus_client" in sys.modules:
         logging.getLogger("steadyvoice.cli").warning(
@@ -30,7 +120,7 @@ def _prepare_metrics_dir(settings: Settings) -> None:
         )
 
 
-def serve(args: argparse.Namespace) -> int:
+def _settings(args: argparse.Namespace) -> Settings:
     overrides: dict[str, Any] = {}
     if args.workers is not None:
         overrides["workers"] = args.workers
@@ -39,10 +129,32 @@ def serve(args: argparse.Namespace) -> int:
     api = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     if api:
         overrides["api"] = api
-    settings = load_settings(**overrides)
-    prepare_data_dir(settings)
-    _prepare_metrics_dir(settings)
+    return load_settings(**overrides)
 
+
+def serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    prepare_data_dir(settings)
+    # Take the port and the metrics dir before touching anything: a second serve on the same
+    # port must leave the running one's metrics alone.
+    sockets: list[socket.socket] = []
+    try:
+        sockets = bind_api(settings.api.host, settings.api.port)
+        lock = lock_metrics_dir(settings.resolved_metrics_dir.resolve())
+    except CannotServe as exc:
+        for sock in sockets:
+            sock.close()
+        # The one-line form of every CLI error (steadyvoice.cli).
+        print(f"steadyvoice: error: {exc.code}: {exc}", file=sys.stderr)
+        return EXIT_IN_USE
+    try:
+        _prepare_metrics_dir(settings)
+        return _run(settings, sockets)
+    finally:
+        lock.close()
+
+
+def _run(settings: Settings, sockets: list[socket.socket]) -> int:
     import uvicorn
 
     from steadyvoice.api.app import create_app
@@ -51,7 +163,7 @@ def serve(args: argparse.Namespace) -> int:
     from steadyvoice.jobs.supervisor import Supervisor
     from steadyvoice.observability.logs import configure_logging
 
-    configure_logging(settings.log_level, "api")
+    log_format = configure_logging(settings.log_level, "api", settings.log_format)
     store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
     store.migrate()
     # After a power cut, this host's dead workers' jobs run again now, not when leases expire.
@@ -75,7 +187,28 @@ def serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     try:
-        uvicorn.Server(config).run()
+        _server(config, settings, banner=log_format == "text").run(sockets=sockets)
     finally:
         supervisor.stop()
     return 0
+
+
+def _server(config: uvicorn.Config, settings: Settings, *, banner: bool) -> uvicorn.Server:
+    from steadyvoice import banner as banner_text
+    from steadyvoice.api.shutdown import GracefulServer
+    from steadyvoice.observability.logs import event
+
+    class Server(GracefulServer):
+        """uvicorn, announcing itself once the app has started and the sockets listen (and
+        telling waiting speech calls when it begins to shut down: GracefulServer)."""
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.started:
+                return
+            event(log, "api.listening", url=banner_text.api_url(settings))
+            if banner:  # after the lifespan: the first admin key is written by now
+                sys.stdout.write(banner_text.banner(settings) + "\n")
+                sys.stdout.flush()
+
+    return Server(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,12 +17,18 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
+from steadyvoice import environment
 from steadyvoice.cpus import available_cpus
+from steadyvoice.environment import ENV_PREFIX, NESTED_DELIMITER, EnvValueError
 
-ENV_PREFIX = "STEADYVOICE_"
-NESTED_DELIMITER = "__"
 PositiveSeconds = Annotated[float, Field(gt=0, le=86_400)]
 # The audio formats jobs are stored and served in (OpenAI's set; steadyvoice.audio.formats).
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
@@ -55,7 +62,7 @@ class ApiSettings(_Group):
     port: int = Field(7860, ge=1, le=65_535)
     max_text_chars: int = Field(5_000, ge=1, le=100_000)
     max_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
-    cors_origins: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(default_factory=list, examples=[["https://app.example"]])
     forwarded_allow_ips: str = "127.0.0.1"
     docs: bool = False
 
@@ -91,7 +98,7 @@ class PiperSettings(_Group):
     """The default ``piper`` engine: bundled voice plus operator-registered voices by path."""
 
     default_voice: str = "joe"
-    voices: dict[str, Path] = Field(default_factory=dict)
+    voices: dict[str, Path] = Field(default_factory=dict, examples=[{"name": "/path/voice.onnx"}])
     # Fixed, not sized from the CPUs: the thread count changes the audio (bench/
     # threads_determinism.py) and is part of the engine version, which every host must agree on.
     threads: int = Field(1, ge=1, le=MAX_COUNT)
@@ -186,8 +193,8 @@ OPENAI_VOICES = (
 class SpeechSettings(_Group):
     """The OpenAI-compatible ``/v1/audio/speech`` route, streaming and text handling."""
 
-    models: list[str] = Field(default_factory=lambda: ["tts-1", "tts-1-hd"])
-    voice_map: dict[str, str] = Field(default_factory=dict)
+    models: list[str] = Field(default_factory=lambda: ["tts-1", "tts-1-hd", "gpt-4o-mini-tts"])
+    voice_map: dict[str, str] = Field(default_factory=dict, examples=[{"alloy": "joe"}])
     default_format: AudioFormat = "mp3"
     wait_seconds: PositiveSeconds = 120.0
     poll_seconds: float = Field(0.02, gt=0, le=5)
@@ -215,7 +222,7 @@ class CosyVoiceSettings(_Group):
     load_vllm: bool = False
     fp16: bool = False
     reproducible: bool = True
-    speakers: list[str] = Field(default_factory=list)
+    speakers: list[str] = Field(default_factory=list, examples=[["中文女", "英文男"]])
     default_voice: str | None = None
     text_frontend: bool = True
     max_segment_chars: int = Field(200, ge=20, le=5_000)
@@ -268,6 +275,8 @@ class Settings(BaseSettings):
         le=MAX_COUNT,
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # auto: readable text lines when stdout is a terminal, JSON lines otherwise (services).
+    log_format: Literal["auto", "json", "text"] = "auto"
     api: ApiSettings = ApiSettings()
     jobs: JobSettings = JobSettings()
     storage: StorageSettings = StorageSettings()
@@ -280,6 +289,24 @@ class Settings(BaseSettings):
     fake: FakeSettings = FakeSettings()
     cosyvoice: CosyVoiceSettings = CosyVoiceSettings()
     worker: WorkerSettings = WorkerSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Lists may be comma-separated, and bad JSON is refused naming the variable
+        # (steadyvoice.environment), before pydantic-settings decodes the values.
+        if isinstance(env_settings, EnvSettingsSource):
+            try:
+                env_settings.env_vars = environment.natural_env(env_settings.env_vars, settings_cls)
+            except EnvValueError as exc:
+                raise ConfigurationError(str(exc)) from None
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     @field_validator("workers", mode="before")
     @classmethod
@@ -335,22 +362,10 @@ class Settings(BaseSettings):
         return self.data_dir / "run"
 
 
-def _known_env_names() -> set[str]:
-    names: set[str] = set()
-    for name, field in Settings.model_fields.items():
-        names.add(f"{ENV_PREFIX}{name}".upper())
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            for sub in annotation.model_fields:
-                names.add(f"{ENV_PREFIX}{name}{NESTED_DELIMITER}{sub}".upper())
-    return names
-
-
-def unknown_env_names(environ: dict[str, str] | None = None) -> list[str]:
-    """``STEADYVOICE_*`` variables that no setting reads (usually a typo)."""
-    env = dict(os.environ) if environ is None else environ
-    known = _known_env_names()
-    return sorted(k for k in env if k.upper().startswith(ENV_PREFIX) and k.upper() not in known)
+def unknown_env_names(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``STEADYVOICE_*`` variables that no setting reads (usually a typo), other than the
+    client variables ``STEADYVOICE_KEY`` and ``STEADYVOICE_URL``."""
+    return environment.unknown_env_names(Settings, os.environ if environ is None else environ)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -362,6 +377,8 @@ def load_settings(**overrides: Any) -> Settings:
         )
     try:
         return Settings(**overrides)
+    except SettingsError as exc:  # a form natural_env does not check; it names the group
+        raise ConfigurationError(f"invalid settings: {exc}") from None
     except ValidationError as exc:
         lines = []
         for err in exc.errors():

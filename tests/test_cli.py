@@ -102,15 +102,17 @@ def test_voices_add_refuses_bad_audio_and_missing_consent(tmp_path: Path) -> Non
     bad = tmp_path / "bad.wav"
     bad.write_bytes(b"RIFF not really")
     out = _run(["voices", "add", "X", str(bad), "--consent", "I agree to all of it."], tmp_path)
-    assert out.returncode == 1
-    assert json.loads(out.stderr)["error"]["code"] == "reference_unreadable"
+    assert out.returncode == 2
+    assert out.stderr.splitlines()[-1].startswith("steadyvoice: error: reference_unreadable: ")
     ref = tmp_path / "ref.wav"
     ref.write_bytes(reference_wav())
     out = _run(["voices", "add", "X", str(ref), "--consent", " "], tmp_path)
-    assert out.returncode == 1
-    assert json.loads(out.stderr)["error"]["code"] == "consent_missing"
-    missing = _run(
-        ["voices", "add", "X", str(tmp_path / "nope.wav"), "--consent", "x" * 20], tmp_path
-    )
-    assert missing.returncode == 1 and "cannot read" in missing.stderr
-    assert _run(["voices", "rm", "vp_none"], tmp_path).returncode == 1
+    assert out.returncode == 2
+    assert out.stderr.splitlines()[-1].startswith("steadyvoice: error: consent_missing: ")
+    nope = tmp_path / "nope.wav"
+    missing = _run(["voices", "add", "X", str(nope), "--consent", "x" * 20], tmp_path)
+    assert missing.returncode == 2
+    said = f"steadyvoice: error: file_not_found: No such file or directory: {nope}\n"
+    assert missing.stderr == said
+    gone = _run(["voices", "rm", "vp_none"], tmp_path)
+    assert gone.returncode == 2 and "voice_not_found" in gone.stderr

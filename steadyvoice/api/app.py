@@ -26,6 +26,7 @@ from steadyvoice.api.middleware import (
 from steadyvoice.api.openapi import install_openapi
 from steadyvoice.api.policy import check_routes
 from steadyvoice.engines.registry import build_engine
+from steadyvoice.errors import ReferenceTooLarge
 from steadyvoice.jobs.chunks import ChunkStore
 from steadyvoice.jobs.dispatch import DoorbellDispatcher, ProgressWatch
 from steadyvoice.jobs.liveness import WorkerRegistry
@@ -41,7 +42,7 @@ from steadyvoice.security.keys import KeyStore
 from steadyvoice.security.ratelimit import RateLimiter
 from steadyvoice.settings import Settings
 from steadyvoice.storage.local import LocalStorage
-from steadyvoice.voices.profiles import VoiceService
+from steadyvoice.voices.profiles import VoiceService, size_advice
 from steadyvoice.voices.store import VoiceStore
 
 log = logging.getLogger("steadyvoice.api")
@@ -136,9 +137,10 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
     uploads = {
         "/v1/voices": BodyLimit(
             settings.voices.max_upload_bytes + MULTIPART_OVERHEAD,
-            "reference_too_large",
-            "the recording",
+            ReferenceTooLarge,
+            "the upload",
             shown=settings.voices.max_upload_bytes,
+            advice=size_advice(settings.voices),
         )
     }
     # Added innermost first. A request meets: metrics, request id, security headers, CORS,
@@ -161,6 +163,7 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
             expose_headers=[
                 *("Location", "Retry-After", "X-Content-SHA256", "X-Request-ID"),
                 *("X-Job-ID", "X-Sample-Rate", "X-Converted-From", "X-Source-SHA256"),
+                *("X-SteadyVoice-Ignored-Fields", "X-SteadyVoice-Live-Workers"),
             ],
             max_age=600,
         )

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from steadyvoice.api.policy import known_routes
+from steadyvoice.api.validation import validation_error
 from steadyvoice.errors import SteadyVoiceError, StoreUnavailable
 from steadyvoice.observability.logs import request_id_var
 
@@ -55,13 +56,9 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
     return domain_response(exc)
 
 
-async def _validation(_: Request, exc: Exception) -> JSONResponse:
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    fields = [
-        {"field": ".".join(str(p) for p in e["loc"][1:]) or "body", "problem": e["msg"]}
-        for e in exc.errors()
-    ]
-    return error_response(422, "invalid_request", "the request is not valid", {"fields": fields})
+    return domain_response(validation_error(request, exc))
 
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:

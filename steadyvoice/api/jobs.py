@@ -11,13 +11,18 @@ from fastapi.responses import FileResponse
 from steadyvoice.api.cursor import decode_cursor, encode_cursor
 from steadyvoice.api.deps import CallerDep, Services, ServicesDep, note_object
 from steadyvoice.api.policy import allow
-from steadyvoice.api.schemas import JobCreate, JobOut, JobPage, Timestamp, error_responses
-from steadyvoice.api.speech_schemas import AUDIO_CONTENT
+from steadyvoice.api.schemas import (
+    AUDIO_CONTENT,
+    JobCreate,
+    JobOut,
+    JobPage,
+    Timestamp,
+    error_responses,
+)
 from steadyvoice.audio.formats import CONTENT_TYPES, EXTENSIONS, decode, encode
 from steadyvoice.errors import AudioNotReady, InvalidRequest, OutputMissing
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.states import JobStatus
-from steadyvoice.jobs.submit import JobRequest
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import request_id_var
 from steadyvoice.security.principal import Role
@@ -47,21 +52,18 @@ def create_job(
 ) -> JobOut:
     """Queue a synthesis job. Answers 202 at once; poll the job or its ``Location``.
 
+    ``X-SteadyVoice-Live-Workers`` counts the workers alive now: with 0 the job waits in the
+    queue until one starts.
+
     A repeated request with the same ``Idempotency-Key`` returns the first job, not a new one.
     """
-    req = JobRequest(
-        text=body.text,
-        voice=body.voice,
-        seed=body.seed,
-        speed=body.speed,
-        format=body.format,
-        instructions=body.instructions,
-        cross_lingual=body.cross_lingual,
-        normalize=body.normalize,
-    )
+    req = body.job_request()
     job, _ = services.jobs.submit(req, caller, request_id_var.get(), idempotency_key)
     note_object(request, job.id)
     response.headers["Location"] = f"/v1/jobs/{job.id}"
+    # 0: queued all the same (the queue is durable), but nothing runs it until a worker starts.
+    live = services.workers.live(services.settings.jobs.worker_ready_seconds)
+    response.headers["X-SteadyVoice-Live-Workers"] = str(len(live))
     return JobOut.of(job)
 
 

@@ -15,6 +15,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from steadyvoice.api.policy import UNMATCHED, known_routes
+from steadyvoice.errors import BodyTooLarge
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import request_id_var
 from steadyvoice.settings import SloSettings
@@ -117,12 +118,13 @@ def _compiled_templates(app: object) -> list[tuple[re.Pattern[str], str]]:
 
 @dataclass(frozen=True)
 class BodyLimit:
-    """A body size limit and the error code that refuses a body over it."""
+    """A body size limit and the error that refuses a body over it."""
 
     max_bytes: int
-    code: str = "body_too_large"
-    what: str = "request body"
+    error: type[BodyTooLarge] = BodyTooLarge
+    what: str = "the request body"
     shown: int | None = None  # the limit to name to the client, if not ``max_bytes``
+    advice: str = ""  # what to do instead, appended to the message
 
 
 class BodyLimitMiddleware:
@@ -144,8 +146,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.routes.get(scope["path"].rstrip("/"), self.default)
-        if _declared_too_big(scope, limit):
-            await _refuse(send, limit)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit.max_bytes):
+            await _refuse(send, limit, int(declared) if declared.isdigit() else None)
             return
         metered = _MeteredBody(receive, send, limit)
         try:
@@ -154,7 +157,7 @@ class BodyLimitMiddleware:
             if not metered.too_big:
                 raise
         if metered.too_big and not metered.started:
-            await _refuse(send, limit)
+            await _refuse(send, limit, metered.seen, received_all=False)
 
 
 class _MeteredBody:
@@ -181,29 +184,25 @@ class _MeteredBody:
         if self.too_big:
             if not self.started:
                 self.started = True
-                await _refuse(self._send, self._limit)
+                await _refuse(self._send, self._limit, self.seen, received_all=False)
             return
         self.started = self.started or message["type"] == "http.response.start"
         await self._send(message)
 
 
-def _declared_too_big(scope: Scope, limit: BodyLimit) -> bool:
-    declared = dict(scope["headers"]).get(b"content-length")
-    return declared is not None and (not declared.isdigit() or int(declared) > limit.max_bytes)
-
-
-async def _refuse(send: Send, limit: BodyLimit) -> None:
-    shown = limit.shown or limit.max_bytes
-    await send_json(
-        send,
-        413,
-        {
-            "code": limit.code,
-            "message": f"{limit.what} is larger than {shown} bytes",
-            "limit": shown,
-            "request_id": request_id_var.get(),
-        },
+async def _refuse(
+    send: Send, limit: BodyLimit, measured: int | None, *, received_all: bool = True
+) -> None:
+    """413 naming the size measured (a declared ``Content-Length``, or what arrived before
+    the read was cut off), the limit and the unit."""
+    refusal = limit.error.of_size(
+        limit.what,
+        measured,
+        limit.shown or limit.max_bytes,
+        received_all=received_all,
+        advice=limit.advice,
     )
+    await send_json(send, 413, {**refusal.to_dict(), "request_id": request_id_var.get()})
 
 
 async def send_json(send: Send, status: int, error: dict[str, Any]) -> None:

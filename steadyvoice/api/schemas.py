@@ -8,7 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from steadyvoice.audio.formats import CONTENT_TYPES
 from steadyvoice.jobs.models import Job
+from steadyvoice.jobs.submit import JobRequest
 from steadyvoice.settings import AudioFormat
 from steadyvoice.voices.models import Voice
 
@@ -65,6 +67,10 @@ class JobCreate(BaseModel):
         description="With a voice profile: keep the speaker's timbre for text in another "
         "language than the reference (cosyvoice); other engines refuse it.",
     )
+
+    def job_request(self) -> JobRequest:
+        """What the job path checks and runs: the same for the API and ``steadyvoice synth``."""
+        return JobRequest(**self.model_dump())
 
 
 class JobError(BaseModel):
@@ -150,6 +156,13 @@ ACCESS_ERRORS = (401, 403, 429)
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for a keyed route: the access errors plus ``statuses``."""
     return {code: {"model": ErrorResponse} for code in sorted({*ACCESS_ERRORS, *statuses})}
+
+
+AUDIO_CONTENT = {
+    media_type: {"schema": {"type": "string", "format": "binary"}}
+    for media_type in dict.fromkeys(CONTENT_TYPES.values())
+}
+"""OpenAPI ``content`` of a route that answers with audio, in any of the formats."""
 
 
 class Health(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
@@ -11,10 +12,10 @@ from steadyvoice.api.cursor import decode_cursor, encode_cursor
 from steadyvoice.api.deps import CallerDep, ServicesDep, note_object
 from steadyvoice.api.policy import allow
 from steadyvoice.api.schemas import VoiceOut, VoicePage, error_responses
-from steadyvoice.errors import OutputMissing, ReferenceTooLarge
+from steadyvoice.errors import OutputMissing
 from steadyvoice.observability.logs import request_id_var
 from steadyvoice.security.principal import Role
-from steadyvoice.voices.profiles import MEDIA_TYPES, NewVoice
+from steadyvoice.voices.profiles import MEDIA_TYPES, NewVoice, reference_too_large
 
 router = APIRouter(prefix="/v1/voices", tags=["voices"])
 ERRORS = error_responses(404, 410, 413, 422)
@@ -45,10 +46,10 @@ def create_voice(
 ) -> VoiceOut:
     """Create a voice profile. The recording is checked before anything is stored: sample
     rate, mono, speech duration, level, clipping and noise, each refused with its own code."""
-    limit = services.settings.voices.max_upload_bytes
-    data = audio.file.read(limit + 1)
-    if len(data) > limit:
-        raise ReferenceTooLarge(f"the recording is larger than {limit} bytes", limit=limit)
+    limits = services.settings.voices
+    data = audio.file.read(limits.max_upload_bytes + 1)
+    if len(data) > limits.max_upload_bytes:  # the body is in already: measure all of it
+        raise reference_too_large(audio.file.seek(0, os.SEEK_END), limits)
     new = NewVoice(
         name=name,
         consent=consent,

@@ -63,6 +63,7 @@ from steadyvoice.engines.cosyvoice_prompts import (
     upstream_instruction,
 )
 from steadyvoice.engines.cosyvoice_threads import ThreadWatch
+from steadyvoice.engines.interrupt import checkpoint
 from steadyvoice.errors import EngineOutOfMemory, EngineUnavailable, InvalidRequest
 from steadyvoice.observability.logs import event
 from steadyvoice.settings import ConfigurationError, CosyVoiceSettings
@@ -248,6 +249,7 @@ class CosyVoiceEngine:
         parts: list[FloatAudio] = []
         with self._prompt(loaded, request, calls) as prompt:
             for call in calls:
+                checkpoint()  # a canceled job stops here (steadyvoice.engines.interrupt)
                 speech = self._run(loaded, call, prompt, request, stream=False)
                 parts.extend(gpu.to_samples(s) for s in speech)
         return parts

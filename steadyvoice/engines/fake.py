@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from steadyvoice.engines.base import Audio, SynthesisRequest, VoiceTarget
+from steadyvoice.engines.interrupt import checkpoint
 from steadyvoice.engines.sentences import split_sentences
 from steadyvoice.errors import EngineUnavailable, UnknownVoice
 from steadyvoice.settings import FakeSettings
@@ -62,6 +63,7 @@ class FakeEngine:
         rate = self._settings.sample_rate
         first, *others = split_sentences(request.text)
         for i, sentence in enumerate([*split_lead_clause(first), *others]):
+            checkpoint()  # a canceled job stops here (steadyvoice.engines.interrupt)
             if self._settings.seconds_per_char:
                 time.sleep(self._settings.seconds_per_char * len(sentence))
             yield Audio(samples=self._tone(sentence, i, request, rate), sample_rate=rate)

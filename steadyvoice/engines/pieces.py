@@ -8,6 +8,10 @@ Cores are shared with every other worker on the host through :class:`steadyvoice
 a job's first lane always runs (on a free core, or announcing demand when there is none); every
 other lane needs a free core and steps back between pieces as soon as a thread elsewhere wants
 one. An idle machine gives one request all its cores; a full one runs each job on one.
+
+Every piece starts with the job's checkpoint (:mod:`steadyvoice.engines.interrupt`), whichever
+lane makes it: a job canceled meanwhile stops after the pieces in progress, and its remaining
+pieces raise :class:`~steadyvoice.engines.interrupt.Abandoned` at once instead of running.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Generic, TypeVar
 
 from steadyvoice.cpus import CoreSlot, CoreSlots
+from steadyvoice.engines import interrupt
 
 T = TypeVar("T")
 
@@ -43,6 +48,9 @@ class PieceRunner:
         it on the other core slows it by about a tenth (shared caches and memory bandwidth), and
         the first piece is the time to first audio.
         """
+        check = interrupt.current()  # this thread's job; the lanes are other threads
+        if check is not None:
+            work = _checked(work, check)
         if count <= 1 or self.lanes == 1:
             return self._inline(count, work)
         if sizes is None:
@@ -125,6 +133,14 @@ class _Job(Generic[T]):
             future.set_exception(exc)
         else:
             future.set_result(result)
+
+
+def _checked(work: Callable[[int], T], check: interrupt.Check) -> Callable[[int], T]:
+    def checked(index: int) -> T:
+        check()
+        return work(index)
+
+    return checked
 
 
 @contextlib.contextmanager

@@ -7,12 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Select, create_engine, event, text
-from sqlalchemy.engine import Connection
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Engine, Select, create_engine, event, inspect, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import InstrumentedAttribute
 
 _MIGRATION_LOCK_ID = 0x5736_0001
@@ -79,11 +83,51 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def alembic_config(connection: Connection) -> Config:
+def alembic_config(connection: Connection | None = None) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", "steadyvoice:migrations")
     cfg.attributes["connection"] = connection
     return cfg
+
+
+SchemaStatus = Literal["missing", "current", "older", "newer"]
+
+
+def schema_status(engine: Engine) -> SchemaStatus:
+    """Where the database's schema stands against this version's migrations, read-only:
+    ``missing`` (no steadyvoice schema), ``current``, ``older`` (``migrate`` upgrades it) or
+    ``newer`` (a revision this version does not know: made by a later steadyvoice)."""
+    with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
+        if not inspect(conn).has_table("alembic_version"):
+            return "missing"
+        current = set(MigrationContext.configure(conn).get_current_heads())
+    scripts = ScriptDirectory.from_config(alembic_config())
+    if current == set(scripts.get_heads()):
+        return "current"
+    try:
+        for revision in current:
+            scripts.get_revision(revision)
+    except CommandError:
+        return "newer"
+    return "older"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; ``None`` for another database or an in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def shown_url(url: str) -> str:
+    """``url`` fit for a message or a log: the password masked, password parameters left out."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url.split(":", 1)[0] + ":(unparseable URL)"
+    query = {k: v for k, v in parsed.query.items() if "password" not in k.lower()}
+    return parsed.set(query=query).render_as_string(hide_password=True)
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,11 +20,13 @@ from steadyvoice.engines.base import (
     SynthesisRequest,
     VoiceTarget,
 )
+from steadyvoice.engines.interrupt import Abandoned, watching
 from steadyvoice.errors import EngineError, SteadyVoiceError
 from steadyvoice.jobs.chunks import ChunkStore
 from steadyvoice.jobs.dispatch import Dispatcher, NullDispatcher
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.jobs.store import Claim, JobStore, Result
+from steadyvoice.jobs.watch import ClaimWatch
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import event, job_context
 from steadyvoice.settings import SloSettings
@@ -37,6 +39,10 @@ class Profiles(Protocol):
     """Resolves a voice profile id for a job (``VoiceService`` in the service)."""
 
     def target_for(self, voice_id: str, tenant: str | None = None) -> VoiceTarget: ...
+
+    def ids_named(self, name: str, tenant: str | None = None) -> list[str]:
+        """Live profiles called ``name``: the hint when a job names a profile by name."""
+        ...
 
 
 def request_for(claim: Claim, profiles: Profiles | None = None) -> SynthesisRequest:
@@ -62,6 +68,21 @@ def request_for(claim: Claim, profiles: Profiles | None = None) -> SynthesisRequ
     )
 
 
+def encoded(audio: Audio, params: dict[str, Any]) -> tuple[bytes, int]:
+    """A job's audio as the file it stores (its format, at its output rate), and that rate.
+
+    ``steadyvoice synth`` encodes with this too, so that its bytes are a job's.
+    """
+    fmt = str(params.get("format", "wav"))
+    output_rate = params.get("output_rate")  # e.g. OpenAI's 24 kHz pcm
+    rate = audio.sample_rate if output_rate is None else int(output_rate)
+    samples = audio.samples
+    if rate != audio.sample_rate:
+        # Resample the 16-bit audio a stream carries, so streamed or not, same bytes.
+        samples = decode_pcm16(pcm16(samples, audio.sample_rate))
+    return encode(samples, audio.sample_rate, fmt, output_rate=rate), rate
+
+
 def run_claimed(
     claim: Claim,
     engine: Engine,
@@ -70,14 +91,18 @@ def run_claimed(
     profiles: Profiles | None = None,
     slo: SloSettings | None = None,
     news: Dispatcher | None = None,
+    watch: ClaimWatch | None = None,
 ) -> str:
     """Run the job and record the outcome; returns the status the job ended in.
 
     ``news`` is told the job id after each published chunk and once the outcome is recorded,
-    so API calls waiting on the job read it at once (``dispatch.ProgressBell``).
+    so API calls waiting on the job read it at once (``dispatch.ProgressBell``). ``watch``
+    (the worker's, which its lease heartbeat also tells) says whether the job is still ours:
+    the engine checks it between sentences and stops once the job is canceled or taken back.
     """
     news = news or NullDispatcher()
-    status = _run(claim, engine, store, storage, profiles, slo, news)
+    watch = watch or ClaimWatch(store, claim)
+    status = _run(claim, engine, store, storage, profiles, slo, news, watch)
     news.notify(claim.job.id)
     return status
 
@@ -90,6 +115,7 @@ def _run(
     profiles: Profiles | None,
     slo: SloSettings | None,
     news: Dispatcher,
+    watch: ClaimWatch,
 ) -> str:
     job = claim.job
     with job_context(job.id, job.request_id):
@@ -102,21 +128,23 @@ def _run(
             adapted = request.target is not None
             version = engine.version(request.voice, adapted=adapted) + encoder_tag(fmt)
             engine_started = time.perf_counter()
-            if job.params.get("stream"):
-                audio = _stream(claim, engine, request, ChunkStore(store), news)
-                if audio is None:  # canceled (or lost) while streaming: generation stopped
-                    return _lost_claim(claim, store, storage)
-            else:
-                audio = engine.synthesize(request)
+            with watching(watch.check):
+                if job.params.get("stream"):
+                    audio = _stream(claim, engine, request, ChunkStore(store), news, watch)
+                else:
+                    audio = engine.synthesize(request)
+                watch.check()  # not worth encoding if it was canceled meanwhile
             synthesis_seconds = time.perf_counter() - engine_started
-            data = encode(audio.samples, audio.sample_rate, fmt)
+            data, rate = encoded(audio, job.params)
+        except Abandoned as stop:
+            return _abandoned(stop, started)
         except SteadyVoiceError as exc:
             return _record_failure(claim, store, exc.code, exc.message)
         except Exception as exc:
             log.exception("engine failure")
             return _record_failure(claim, store, "engine_error", f"{type(exc).__name__}: {exc}")
         sha, size = storage.write_atomic(job.output_name, data)
-        result = Result(version, audio.sample_rate, audio.duration_seconds, sha, size)
+        result = Result(version, rate, audio.duration_seconds, sha, size)
         if store.complete(claim, result):
             event(
                 log,
@@ -136,9 +164,11 @@ def _stream(
     request: SynthesisRequest,
     chunks: ChunkStore,
     news: Dispatcher,
-) -> Audio | None:
+    watch: ClaimWatch,
+) -> Audio:
     """Synthesize chunk by chunk, publishing each one as it is made; the job's audio is all
-    of them put together. ``None`` if the job stopped being ours (canceled): we stop at once.
+    of them put together. Raises :class:`Abandoned` once the job stopped being ours (a chunk
+    refused, or the engine's checkpoint): we stop at once.
 
     Engines without ``stream`` publish their whole output as one chunk.
     """
@@ -156,12 +186,14 @@ def _stream(
             pcm = pcm16(piece.samples, rate)
             made = time.perf_counter()
             if not chunks.add(claim, seq, rate, pcm):
-                event(log, "job.stream_stopped", chunks=seq)
-                return None
+                raise watch.lost()
             news.notify(claim.job.id)
             if seq == 0:
                 _first_chunk(began, made, len(pcm) // 2 / rate)
             parts.append(decode_pcm16(pcm))  # the stored file holds exactly what was streamed
+    except Abandoned as stop:
+        stop.chunks = len(parts)
+        raise
     finally:
         close = getattr(pieces, "close", None)
         if close is not None:  # a generator holding the model: let it go now
@@ -199,6 +231,14 @@ def _observe(
         metrics.observe_finished(store.get(job_id), slo, synthesis)
     except Exception:
         log.exception("could not record job metrics")
+
+
+def _abandoned(stop: Abandoned, started: float) -> str:
+    """Stopped mid-synthesis: nothing was written, the job's record is someone else's now."""
+    fields = {} if stop.chunks is None else {"chunks": stop.chunks}
+    seconds = round(time.perf_counter() - started, 4)
+    event(log, "job.abandoned", reason=stop.reason, status=stop.status, seconds=seconds, **fields)
+    return stop.status
 
 
 def _lost_claim(claim: Claim, store: JobStore, storage: LocalStorage) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ from steadyvoice.observability.logs import event
 from steadyvoice.security.principal import Principal
 from steadyvoice.settings import Settings
 from steadyvoice.text import NORMALIZATION_VERSION, normalize_english
-from steadyvoice.textrules import refuse_control_characters
+from steadyvoice.textrules import refuse_control_characters, refuse_unspeakable
 from steadyvoice.voices.profiles import is_profile_id
 
 log = logging.getLogger("steadyvoice.jobs")
@@ -51,6 +52,7 @@ class JobRequest:
     cross_lingual: bool = False
     stream: bool = False
     normalize: bool | None = None  # None: the service's ``speech.normalize`` setting
+    output_rate: int | None = None  # resample the output to this rate (None: the engine's)
 
 
 class JobService:
@@ -64,11 +66,9 @@ class JobService:
         dispatcher: Dispatcher,
         profiles: Profiles | None = None,
     ) -> None:
-        self._settings = settings
         self._store = store
-        self._engine = engine
         self._dispatcher = dispatcher
-        self._profiles = profiles
+        self._checks = RequestChecks(settings, engine, profiles)
         self._admission = Admission(settings, store)
 
     def close(self) -> None:
@@ -81,15 +81,20 @@ class JobService:
         caller: Principal,
         request_id: str | None = None,
         idempotency_key: str | None = None,
+        precondition: Callable[[], None] | None = None,
     ) -> tuple[Job, bool]:
         """Returns (job, created). A repeated idempotency key returns the first job.
 
         The job belongs to the caller's key and tenant; a voice profile must be visible to the
         caller. Admission control and the key's in-flight quota apply only to new work: a
         repeat of an accepted job is always answered, however busy the queue is.
+        ``precondition`` (a caller's own check, e.g. that a worker is live) also runs for new
+        work only, once the request is valid; it raises to refuse.
         """
-        new = self._validate(req, caller, request_id, idempotency_key)
+        new = self._checks.validate(req, caller, request_id, idempotency_key)
         if not self._is_repeat(new):
+            if precondition is not None:
+                precondition()
             self._admission.admit(len(new.text))
         job, created = self._store.create(new, caller.max_in_flight)
         if created:
@@ -114,13 +119,25 @@ class JobService:
         with self._store.reading() as s:
             return s.scalar(q) is not None
 
-    def _validate(
+
+class RequestChecks:
+    """Everything a job request must pass before it is recorded, without a store: the text,
+    its normalization, the format, the voice (or voice profile) and the engine's own limits.
+    ``steadyvoice synth`` runs the same checks, so it speaks exactly what a job would."""
+
+    def __init__(self, settings: Settings, engine: Engine, profiles: Profiles | None) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._profiles = profiles
+
+    def validate(
         self,
         req: JobRequest,
         caller: Principal,
-        request_id: str | None,
-        idempotency_key: str | None,
+        request_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> NewJob:
+        """The job ``req`` describes, with defaults applied; raises the request's error."""
         text = self._checked_text(req.text)
         spoken, normalization = self._spoken(text, req.normalize)
         if req.format not in FORMATS:
@@ -134,6 +151,8 @@ class JobService:
             params["text_normalization"] = normalization
         if req.stream:
             params["stream"] = True
+        if req.output_rate is not None:
+            params["output_rate"] = req.output_rate
         version, target = self._voice_params(voice, params, caller.scope)
         version += encoder_tag(req.format)
         # Engine-specific modes are recorded only when asked for, so older jobs' params and
@@ -188,6 +207,7 @@ class JobService:
         if not text:
             raise TextEmpty("text is empty")
         refuse_control_characters(text)
+        refuse_unspeakable(text)
         limit = self._settings.api.max_text_chars
         if len(text) > limit:
             raise TextTooLong(
@@ -219,5 +239,20 @@ class JobService:
             return self._engine.version(base, adapted=True), target
         voices = self._engine.voices()
         if voice not in voices:
-            raise UnknownVoice(f"unknown voice {voice!r}", voice=voice, available=voices)
+            raise self._unknown_voice(voice, voices, scope)
         return self._engine.version(voice), None
+
+    def _unknown_voice(self, voice: str, voices: list[str], scope: str | None) -> UnknownVoice:
+        """``unknown_voice``; when profiles of the caller's tenant bear that name, it names
+        their ids (a profile is used by its id: names are labels and need not be unique)."""
+        named = self._profiles.ids_named(voice, scope) if self._profiles is not None else []
+        if not named:
+            return UnknownVoice(f"unknown voice {voice!r}", voice=voice, available=voices)
+        hint = (
+            f"the voice profile named {voice!r} is {named[0]}: use that id"
+            if len(named) == 1
+            else f"the voice profiles named {voice!r} are {', '.join(named)}: use one of these ids"
+        )
+        return UnknownVoice(
+            f"unknown voice {voice!r}; {hint}", voice=voice, available=voices, profiles=named
+        )

@@ -88,6 +88,13 @@ class _Slot:
     planned: bool = True  # the last exit was a clean one (or there was none yet)
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # a real-time signal has no name of its own
+        return f"signal {number}"
+
+
 class Supervisor:
     """Keeps ``settings.workers`` workers serving (plus spares), replacing any that die."""
 
@@ -238,12 +245,16 @@ class Supervisor:
                 slot.outage.crashes += 1
             slot.outage.backed_off |= delay > 0
         slot.next_start = now + delay
+        # Killed by a signal (the OOM killer, an operator's kill -9): worth a look, so WARNING.
+        killed_by = _signal_name(-code) if code < 0 else None
         event(
             log,
             "worker.exited",
+            level=logging.INFO if killed_by is None else logging.WARNING,
             slot=slot.index,
             pid=child.proc.pid,
             code=code,
+            signal=killed_by,
             planned=slot.planned,
             spare=slot.spare,
             jobs_done=child.jobs_done,

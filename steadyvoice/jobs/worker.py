@@ -18,6 +18,7 @@ from steadyvoice.jobs.link import JOB, READY, WorkerLink
 from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.runner import run_claimed
 from steadyvoice.jobs.store import Claim, JobStore
+from steadyvoice.jobs.watch import ClaimWatch
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import event
 from steadyvoice.settings import Settings
@@ -35,7 +36,7 @@ class _State:
     stop: threading.Event = field(default_factory=threading.Event)
     # Heartbeats go on after a stop request, while the current job finishes.
     exited: threading.Event = field(default_factory=threading.Event)
-    claim: Claim | None = None
+    watch: ClaimWatch | None = None  # the job in hand, and whether it is still ours
     jobs_done: int = 0
     status: str = liveness.LOADING
     recycled: str | None = None  # why this worker stopped to be replaced, if it did
@@ -133,7 +134,8 @@ class Worker:
 
     def _run(self, claim: Claim) -> None:
         # The heartbeat thread publishes state; no extra write per job on the hot path.
-        self._state.claim = claim
+        watch = ClaimWatch(self._store, claim)
+        self._state.watch = watch
         self._state.status = liveness.BUSY
         try:
             run_claimed(
@@ -144,9 +146,10 @@ class Worker:
                 self._profiles,
                 self._settings.slo,
                 self._news,
+                watch,
             )
         finally:
-            self._state.claim = None
+            self._state.watch = None
             self._state.jobs_done += 1
             if self._link is not None:
                 self._link.send(JOB)
@@ -213,13 +216,21 @@ class Worker:
             )
 
     def _beat(self) -> None:
-        claim = self._state.claim
+        watch = self._state.watch
         self._registry.beat(
             self._id,
             self._state.status,
-            claim.job.id if claim else None,
+            watch.claim.job.id if watch else None,
             self._state.jobs_done,
         )
+
+    def _renew(self, watch: ClaimWatch | None) -> None:
+        """Extend the job's lease; once the store refuses (canceled, taken back), tell the
+        watch, which stops the engine at its next sentence, and stop renewing."""
+        if watch is None or watch.gone:
+            return
+        if not self._store.heartbeat(watch.claim, self._settings.jobs.lease_seconds):
+            watch.lost()
 
     def _heartbeat_loop(self) -> None:
         interval = self._settings.jobs.heartbeat_seconds
@@ -229,11 +240,7 @@ class Worker:
                 self.request_stop()
             try:
                 self._beat()
-                claim = self._state.claim
-                if claim is not None and not self._store.heartbeat(
-                    claim, self._settings.jobs.lease_seconds
-                ):
-                    event(log, "job.lease_lost", job_id=claim.job.id)
+                self._renew(self._state.watch)
                 metrics.set_process_memory("worker")  # after the lease is safe; never raises
             except Exception:
                 log.exception("heartbeat failed")

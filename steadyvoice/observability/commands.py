@@ -6,7 +6,7 @@ import argparse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from steadyvoice.settings import load_settings, prepare_data_dir
+from steadyvoice.settings import load_settings
 
 
 def _window(text: str) -> timedelta:
@@ -50,20 +50,15 @@ def add_parser(sub: Any) -> None:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from steadyvoice.jobs.store import JobStore
+    from steadyvoice.command_store import opened_store
     from steadyvoice.observability.slo import build_report
     from steadyvoice.observability.slo_render import render
 
     settings = load_settings()
-    prepare_data_dir(settings)
-    store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
-    try:
-        store.migrate()
-        window = args.window or timedelta(days=settings.slo.window_days)
-        end = args.end or datetime.now(UTC)
+    window = args.window or timedelta(days=settings.slo.window_days)
+    end = args.end or datetime.now(UTC)
+    with opened_store(settings, create=False) as store:  # never creates one
         report = build_report(store, settings.slo, window, end)
-    finally:
-        store.engine.dispose()
     print(report.model_dump_json(indent=2) if args.json else render(report), end="")
     if args.json:
         print()

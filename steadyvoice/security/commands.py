@@ -1,7 +1,9 @@
 """``steadyvoice keys create | list | revoke``: manage API keys straight in the store.
 
 ``create`` prints the key alone on stdout (``KEY=$(steadyvoice keys create ...)``) and what
-it is on stderr; nothing ever prints a key again, nor its hash.
+it is on stderr; nothing ever prints a key again, nor its hash. Only ``create`` may create the
+database; ``list`` and ``revoke`` need the service's (steadyvoice.command_store). A refused
+request raises, and ``steadyvoice.cli.main`` reports it in one line.
 """
 
 from __future__ import annotations
@@ -11,19 +13,18 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from steadyvoice.errors import InvalidRequest, SteadyVoiceError
+from steadyvoice.errors import InvalidRequest
 from steadyvoice.security.models import ApiKey
 from steadyvoice.security.principal import TENANT_NAME, Role
-from steadyvoice.settings import load_settings, prepare_data_dir
+from steadyvoice.settings import load_settings
 
 if TYPE_CHECKING:  # the store is imported only when a command runs
     from steadyvoice.security.keys import KeyStore
 
-EXIT_REFUSED = 2
 PAGE = 500
 ROLES = ", ".join(r.value for r in Role)
 
@@ -57,18 +58,14 @@ def add_parser(sub: Any) -> None:
 
 
 @contextmanager
-def _keys() -> Iterator[KeyStore]:
-    from steadyvoice.jobs.store import JobStore
+def _keys(*, create: bool = False) -> Iterator[KeyStore]:
+    """The key store; only ``keys create`` may create the database (steadyvoice.command_store)."""
+    from steadyvoice.command_store import opened_store
     from steadyvoice.security.keys import KeyStore
 
     settings = load_settings()
-    prepare_data_dir(settings)
-    store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
-    try:
-        store.migrate()
+    with opened_store(settings, create=create) as store:
         yield KeyStore(store, settings.security)
-    finally:
-        store.engine.dispose()
 
 
 def _actor() -> str:
@@ -76,19 +73,6 @@ def _actor() -> str:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):  # a uid with no passwd entry, as in some containers
         return f"cli:uid{os.getuid()}"
-
-
-def _refusing(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Report a refused request as one line on stderr and exit 2."""
-
-    def wrapped(args: argparse.Namespace) -> int:
-        try:
-            return run(args)
-        except SteadyVoiceError as exc:
-            print(f"steadyvoice: {exc.message} ({exc.code})", file=sys.stderr)
-            return EXIT_REFUSED
-
-    return wrapped
 
 
 def _role(text: str) -> Role:
@@ -115,7 +99,6 @@ def _summary(key: ApiKey) -> dict[str, Any]:
     }
 
 
-@_refusing
 def _create(args: argparse.Namespace) -> int:
     from steadyvoice.security.keys import NewKey
 
@@ -126,7 +109,7 @@ def _create(args: argparse.Namespace) -> int:
         rate_per_minute=args.rate_per_minute,
         max_in_flight=args.max_in_flight,
     )
-    with _keys() as keys:
+    with _keys(create=True) as keys:
         issued = keys.create(new, by=_actor())
     record = issued.record
     print(issued.token)
@@ -151,7 +134,6 @@ def _every(keys: KeyStore, tenant: str | None, include_revoked: bool) -> list[Ap
         before = (page[-1].created_at, page[-1].id)
 
 
-@_refusing
 def _list(args: argparse.Namespace) -> int:
     if args.tenant is not None and not TENANT_NAME.fullmatch(args.tenant):
         raise InvalidRequest(f"{args.tenant!r} is not a tenant name", field="tenant")
@@ -169,7 +151,6 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-@_refusing
 def _revoke(args: argparse.Namespace) -> int:
     with _keys() as keys:
         record = keys.revoke(args.key_id, by=_actor())

@@ -1,9 +1,10 @@
 """Per-key request rate, shared by every API process through the database.
 
 A sliding window over two clock minutes: the estimate is this minute's count plus last
-minute's count weighted by how much of last minute still lies inside the past 60 s. Refused
-requests count too, so a client that keeps hammering stays refused; one that waits the
-``Retry-After`` it was given gets through.
+minute's count weighted by how much of last minute still lies inside the past 60 s. Only
+requests let through are counted: a refused one changes nothing, so asking again does not push
+the window on, and the ``Retry-After`` a refusal gives is when the next request will pass
+(counting only what passed, it can only shrink as time goes on).
 """
 
 from __future__ import annotations
@@ -32,8 +33,19 @@ def estimate(previous: int, current: int, elapsed: float) -> float:
     return previous * (WINDOW - elapsed) / WINDOW + current
 
 
+def room(previous: int, elapsed: float, limit: int) -> int:
+    """The most requests this clock minute may count, ``elapsed`` s into it, so that the
+    estimate stays within ``limit`` (negative: none, last minute's share is over it already).
+
+    Exact arithmetic, like :func:`retry_after`, so the two agree on the boundary.
+    """
+    window = Fraction(int(WINDOW))
+    return math.floor(limit - previous * (window - Fraction(elapsed)) / window)
+
+
 def retry_after(previous: int, current: int, elapsed: float, limit: int) -> int:
-    """Whole seconds until one more request would be within ``limit``.
+    """Whole seconds until one more request would be within ``limit``, when ``current``
+    requests were counted this minute.
 
     Exact arithmetic: with floats, a wait of exactly 20 s can come out as 20.000000000000004
     and be rounded up to 21.
@@ -72,19 +84,20 @@ class RateLimiter:
             self._engine.dispose()
 
     def hit(self, key_id: str, limit: int) -> None:
-        """Count one request; raise ``rate_limited`` (429) over ``limit`` per minute."""
+        """Count one request, or raise ``rate_limited`` (429) without counting it when it would
+        take the key over ``limit`` per minute.
+
+        The check and the count are one statement on the key's row, so API processes racing
+        for the last place cannot both take it.
+        """
         now = self._clock()
         minute = int(now // WINDOW)
         elapsed = now - minute * WINDOW
         with self._session() as s:
-            current = _increment(s, key_id, minute)
-            previous = s.scalar(
-                select(RateWindow.count).where(
-                    RateWindow.key_id == key_id, RateWindow.minute == minute - 1
-                )
-            )
-        previous = previous or 0
-        if estimate(previous, current, elapsed) > limit:
+            previous = _count(s, key_id, minute - 1)
+            counted = _increment(s, key_id, minute, room(previous, elapsed, limit))
+            current = _count(s, key_id, minute) if counted is None else counted
+        if counted is None:
             wait = retry_after(previous, current, elapsed, limit)
             raise TooManyRequests(
                 f"more than {limit} requests a minute with this key; retry in {wait} s",
@@ -120,8 +133,16 @@ def _no_sync(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _increment(s: Session, key_id: str, minute: int) -> int:
-    """Add one to the key's count for ``minute`` in one statement; returns the new count."""
+def _count(s: Session, key_id: str, minute: int) -> int:
+    q = select(RateWindow.count).where(RateWindow.key_id == key_id, RateWindow.minute == minute)
+    return int(s.scalar(q) or 0)
+
+
+def _increment(s: Session, key_id: str, minute: int, most: int) -> int | None:
+    """Add one to the key's count for ``minute`` unless it holds ``most`` already, in one
+    statement; returns the new count, or None (nothing written) when there was no room."""
+    if most < 1:
+        return None
     insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = (
         insert(RateWindow)
@@ -129,7 +150,9 @@ def _increment(s: Session, key_id: str, minute: int) -> int:
         .on_conflict_do_update(
             index_elements=[RateWindow.key_id, RateWindow.minute],
             set_={"count": RateWindow.count + 1},
+            where=RateWindow.count < most,
         )
         .returning(RateWindow.count)
     )
-    return int(s.execute(stmt).scalar_one())
+    counted = s.execute(stmt).scalar_one_or_none()
+    return None if counted is None else int(counted)

@@ -1,4 +1,8 @@
-"""``steadyvoice voices add | list | rm``: manage voice profiles straight in the store."""
+"""``steadyvoice voices add | list | reanalyse | rm``: manage voice profiles straight in the store.
+
+Only ``add`` may create the database; the others need the service's (steadyvoice.command_store).
+A refused request raises, and ``steadyvoice.cli.main`` reports it in one line.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,20 @@ import getpass
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steadyvoice.errors import InvalidRequest, ReferenceTooLarge, SteadyVoiceError
 from steadyvoice.security.principal import DEFAULT_TENANT, TENANT_NAME
-from steadyvoice.settings import load_settings, prepare_data_dir
+from steadyvoice.settings import load_settings
 from steadyvoice.voices.models import Voice
 
-EXIT_REFUSED = 1
+if TYPE_CHECKING:  # the store is imported only when a command runs
+    from steadyvoice.voices.profiles import VoiceService
+
+EXIT_FAILED = 1  # reanalyse: some profile could not be renewed
 PAGE = 500
 
 
@@ -46,16 +55,15 @@ def add_parser(sub: Any) -> None:
     rm.set_defaults(func=_rm)
 
 
-def _service() -> Any:
-    from steadyvoice.jobs.store import JobStore
+@contextmanager
+def _service(*, create: bool = False) -> Iterator[VoiceService]:
+    from steadyvoice.command_store import opened_store
     from steadyvoice.voices.profiles import VoiceService
     from steadyvoice.voices.store import VoiceStore
 
     settings = load_settings()
-    prepare_data_dir(settings)
-    store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
-    store.migrate()
-    return VoiceService(settings, VoiceStore(store))
+    with opened_store(settings, create=create) as store:
+        yield VoiceService(settings, VoiceStore(store))
 
 
 def _actor() -> str:
@@ -79,24 +87,20 @@ def _summary(voice: Voice) -> dict[str, Any]:
     }
 
 
-def _refused(exc: SteadyVoiceError) -> int:
-    print(json.dumps({"error": exc.to_dict()}), file=sys.stderr)
-    return EXIT_REFUSED
-
-
 def _add(args: argparse.Namespace) -> int:
     from steadyvoice.voices.profiles import NewVoice
 
     if not TENANT_NAME.fullmatch(args.tenant):
-        return _refused(InvalidRequest(f"{args.tenant!r} is not a tenant name", field="tenant"))
+        raise InvalidRequest(f"{args.tenant!r} is not a tenant name", field="tenant")
     limit = load_settings().voices.max_upload_bytes
-    try:
-        if args.file.stat().st_size > limit:
-            return _refused(ReferenceTooLarge(f"the recording is larger than {limit} bytes"))
-        data = args.file.read_bytes()
-    except OSError as exc:
-        print(f"steadyvoice: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return EXIT_REFUSED
+    size = args.file.stat().st_size  # a missing file: main says so, in one line
+    if size > limit:
+        raise ReferenceTooLarge(
+            f"the recording is {size} bytes; the limit is {limit} bytes",
+            size_bytes=size,
+            limit=limit,
+        )
+    data = args.file.read_bytes()
     new = NewVoice(
         name=args.name,
         consent=args.consent,
@@ -105,16 +109,13 @@ def _add(args: argparse.Namespace) -> int:
         requester=_actor(),
         tenant=args.tenant,
     )
-    try:
-        voice = _service().create(new)
-    except SteadyVoiceError as exc:
-        return _refused(exc)
+    with _service(create=True) as service:
+        voice = service.create(new)
     print(json.dumps(_summary(voice)))
     return 0
 
 
-def _every(include_deleted: bool) -> list[Voice]:
-    service = _service()
+def _every(service: VoiceService, include_deleted: bool) -> list[Voice]:
     voices: list[Voice] = []
     before = None
     while True:
@@ -126,7 +127,8 @@ def _every(include_deleted: bool) -> list[Voice]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    voices = _every(args.all)
+    with _service() as service:
+        voices = _every(service, args.all)
     if args.json:
         print(json.dumps([_summary(v) for v in voices], indent=2))
         return 0
@@ -137,25 +139,25 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _reanalyse(args: argparse.Namespace) -> int:
-    service = _service()
-    ids = args.voice_ids or [v.id for v in service.every()]
+    """Renew each profile; one line on stderr for each that fails, then exit 1."""
     failed = 0
-    for voice_id in ids:
-        try:
-            voice = service.reanalyse(voice_id)
-        except (SteadyVoiceError, OSError) as exc:
-            failed += 1
-            message = exc.to_dict() if isinstance(exc, SteadyVoiceError) else str(exc)
-            print(json.dumps({"voice_id": voice_id, "error": message}), file=sys.stderr)
-            continue
-        print(json.dumps({"voice_id": voice.id, "analysis_version": voice.analysis_version}))
-    return EXIT_REFUSED if failed else 0
+    with _service() as service:
+        ids = args.voice_ids or [v.id for v in service.every()]
+        for voice_id in ids:
+            try:
+                voice = service.reanalyse(voice_id)
+            except (SteadyVoiceError, OSError) as exc:
+                failed += 1
+                code = exc.code if isinstance(exc, SteadyVoiceError) else "os_error"
+                said = exc.message if isinstance(exc, SteadyVoiceError) else str(exc)
+                print(f"steadyvoice: error: {code}: {voice_id}: {said}", file=sys.stderr)
+                continue
+            print(json.dumps({"voice_id": voice.id, "analysis_version": voice.analysis_version}))
+    return EXIT_FAILED if failed else 0
 
 
 def _rm(args: argparse.Namespace) -> int:
-    try:
-        voice = _service().delete(args.voice_id, _actor())
-    except SteadyVoiceError as exc:
-        return _refused(exc)
+    with _service() as service:
+        voice = service.delete(args.voice_id, _actor())
     print(json.dumps(_summary(voice)))
     return 0

@@ -42,6 +42,21 @@ MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp
 Inspector = Callable[[bytes, VoiceSettings], Inspection]
 
 
+def size_advice(limits: VoiceSettings) -> str:
+    """What to send instead of a recording over ``max_upload_bytes``."""
+    return (
+        f"; send a shorter recording ({limits.min_speech_seconds:g} to "
+        f"{limits.max_speech_seconds:g} s of speech) or a compressed one (FLAC, OGG or MP3)"
+    )
+
+
+def reference_too_large(measured: int, limits: VoiceSettings) -> ReferenceTooLarge:
+    """``reference_too_large`` for a recording of ``measured`` bytes."""
+    return ReferenceTooLarge.of_size(
+        "the recording", measured, limits.max_upload_bytes, advice=size_advice(limits)
+    )
+
+
 def is_profile_id(voice: str) -> bool:
     """Profile ids carry a prefix no engine voice name uses."""
     return voice.startswith(VOICE_ID_PREFIX)
@@ -82,10 +97,7 @@ class VoiceService:
         """Validate everything cheap first, then the audio, then record file and row."""
         name, consent, transcript = self._check_fields(new)
         if len(new.audio) > self._limits.max_upload_bytes:
-            raise ReferenceTooLarge(
-                f"the recording is larger than {self._limits.max_upload_bytes} bytes",
-                limit=self._limits.max_upload_bytes,
-            )
+            raise reference_too_large(len(new.audio), self._limits)
         if not new.audio:
             raise ReferenceUnreadable("the recording is empty")
         found = self._checked(new.audio)
@@ -162,11 +174,7 @@ class VoiceService:
             raise InvalidRequest("name is empty", field="name")
         consent = _bounded(new.consent, "consent", limits.max_consent_chars)
         if len(consent) < MIN_CONSENT_CHARS:
-            raise ConsentMissing(
-                "a consent statement from the speaker is required (who consented, to what, when)",
-                field="consent",
-                min_chars=MIN_CONSENT_CHARS,
-            )
+            raise _consent_refused(len(consent))
         transcript = _bounded(new.transcript or "", "transcript", limits.max_transcript_chars)
         if not transcript and self._transcript_required:
             raise TranscriptRequired(
@@ -190,6 +198,16 @@ class VoiceService:
         return self._store.list_voices(
             include_deleted=include_deleted, before=before, limit=limit, tenant=tenant
         )
+
+    def ids_named(self, name: str, tenant: str | None = None) -> list[str]:
+        """Live profiles called ``name`` (any case): a hint for a job that names one by name.
+
+        Names are labels, not unique, so a job must still use the id."""
+        if not name.strip() or len(name) > self._limits.max_name_chars:
+            return []
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):  # no junk (NUL...) into SQL
+            return []
+        return self._store.ids_named(name.strip(), tenant)
 
     def every(self) -> Iterator[Voice]:
         """Every profile, deleted ones included (for verify and backup)."""
@@ -248,3 +266,19 @@ def _bounded(value: str, field: str, limit: int) -> str:
             limit=limit,
         )
     return text
+
+
+def _consent_refused(chars: int) -> ConsentMissing:
+    """Missing or too short: say which, and the minimum (``consent_missing`` either way)."""
+    what = (
+        "a consent statement from the speaker is required"
+        if chars == 0
+        else f"the consent statement is too short ({chars} characters; at least "
+        f"{MIN_CONSENT_CHARS} are needed)"
+    )
+    return ConsentMissing(
+        f"{what}: say who consented, to what, and when",
+        field="consent",
+        chars=chars,
+        min_chars=MIN_CONSENT_CHARS,
+    )

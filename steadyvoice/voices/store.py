@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from steadyvoice.errors import VoiceNotFound
 from steadyvoice.jobs.database import newest_first
@@ -57,6 +57,15 @@ class VoiceStore:
             q = q.where(Voice.deleted_at.is_(None))
         with self._jobs.reading() as s:
             return list(s.scalars(q))
+
+    def ids_named(self, name: str, tenant: str | None = None, limit: int = 5) -> list[str]:
+        """Ids of live profiles called ``name`` (any case), newest first (for a hint)."""
+        q = newest_first(select(Voice.id), Voice.created_at, Voice.id, None, limit)
+        q = q.where(func.lower(Voice.name) == name.lower(), Voice.deleted_at.is_(None))
+        if tenant is not None:
+            q = q.where(Voice.tenant == tenant)
+        with self._jobs.reading() as s:
+            return [str(voice_id) for voice_id in s.scalars(q)]
 
     def every(self) -> Iterator[Voice]:
         """Every profile, deleted ones included, oldest first (for verify and backup)."""

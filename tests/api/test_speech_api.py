@@ -9,8 +9,7 @@ import io
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any, cast
 
 import anyio
@@ -20,16 +19,24 @@ import soundfile as sf
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from http_checks import error_of  # type: ignore[import-not-found]
-from processes import poll  # type: ignore[import-not-found]
 from prometheus_client.parser import text_string_to_metric_families
 from speech import reference_wav  # type: ignore[import-not-found]
+from speech_calls import (  # type: ignore[import-not-found]
+    LONG,
+    PCM_RATE,
+    RATE,
+    SAY,
+    Worker,
+    job_of,
+    services,
+    speech,
+)
 from starlette.types import Message
 
-from steadyvoice.api.deps import Services
+from steadyvoice.api.shutdown import MARGIN_SECONDS, shutdown_of
 from steadyvoice.audio.formats import CONTENT_TYPES, FORMATS, decode
 from steadyvoice.audio.pcm import pcm16
 from steadyvoice.jobs.chunks import ChunkStore
-from steadyvoice.jobs.runner import run_claimed
 from steadyvoice.jobs.store import Claim, Result
 from steadyvoice.security.keys import NewKey
 from steadyvoice.security.principal import Role
@@ -37,62 +44,8 @@ from steadyvoice.settings import OPENAI_VOICES
 
 pytestmark = pytest.mark.timeout(60)
 
-SAY = "Hello there. This is a test."
-LONG = " ".join(f"Sentence number {n} is here." for n in range(1, 9))
-RATE = 16_000  # the fake engine's
 CONSENT = "I, Jane Example, agree that steadyvoice may use my voice. 2026-11-25."
-
-
-def services(client: TestClient) -> Services:
-    svc: Services = cast(FastAPI, client.app).state.services
-    return svc
-
-
-def speech(**fields: Any) -> dict[str, Any]:
-    return {"model": "tts-1", "input": SAY, "voice": "alloy", **fields}
-
-
-class Worker:
-    """The test's stand-in worker: claims the next job and runs it (or not) in a thread."""
-
-    def __init__(self, client: TestClient) -> None:
-        self.svc = services(client)
-        self._pool = ThreadPoolExecutor(max_workers=1)
-
-    def claim(self, timeout: float = 20) -> Claim:
-        found: Claim = poll(lambda: self.svc.store.claim("test:1", 60), timeout, "a queued job")
-        return found
-
-    def later(self, act: Callable[[Claim], Any]) -> Future[Any]:
-        """Claim the next job when it comes and ``act`` on it, in the background."""
-        return self._pool.submit(lambda: act(self.claim()))
-
-    def run(self, claim: Claim) -> str:
-        svc = self.svc
-        return run_claimed(claim, svc.engine, svc.store, svc.storage, svc.voices, svc.settings.slo)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-@pytest.fixture
-def worker_for() -> Iterator[Callable[[TestClient], Worker]]:
-    made: list[Worker] = []
-
-    def make(client: TestClient) -> Worker:
-        made.append(Worker(client))
-        return made[-1]
-
-    yield make
-    for w in made:
-        w.close()
-
-
-def job_of(client: TestClient, resp: Any) -> dict[str, Any]:
-    job = client.get(f"/v1/jobs/{resp.headers['x-job-id']}")
-    assert job.status_code == 200, job.text
-    body: dict[str, Any] = job.json()
-    return body
+MODELS = ["tts-1", "tts-1-hd", "gpt-4o-mini-tts", "fake"]
 
 
 def metric(client: TestClient, name: str, **labels: str) -> float:
@@ -118,7 +71,8 @@ def test_speech_answers_the_jobs_stored_file(
 ) -> None:
     worker = worker_for(client)
     ran = worker.later(worker.run)
-    resp = client.post("/v1/audio/speech", json=speech(response_format=fmt, seed=7))
+    body = speech(response_format=fmt, seed=7, stream=False)
+    resp = client.post("/v1/audio/speech", json=body)
     assert resp.status_code == 200, resp.text
     assert ran.result() == "succeeded"
     assert resp.headers["content-type"] == CONTENT_TYPES[fmt]
@@ -128,9 +82,11 @@ def test_speech_answers_the_jobs_stored_file(
     assert job["voice"] == "alpha"  # alloy: not in speech.voice_map, so the default voice
     digest = hashlib.sha256(resp.content).hexdigest()
     assert resp.headers["x-content-sha256"] == digest == job["output"]["sha256"]
-    assert resp.headers["x-sample-rate"] == str(RATE)
-    samples, rate = decode(resp.content, fmt, sample_rate=RATE)
-    assert rate == (48_000 if fmt == "opus" else RATE)
+    out_rate = PCM_RATE if fmt == "pcm" else RATE  # OpenAI's pcm is 24 kHz, resampled
+    assert resp.headers["x-sample-rate"] == str(out_rate) == str(job["output"]["sample_rate"])
+    assert job["params"].get("output_rate") == (PCM_RATE if fmt == "pcm" else None)
+    samples, rate = decode(resp.content, fmt, sample_rate=out_rate)
+    assert rate == (48_000 if fmt == "opus" else out_rate)
     assert abs(len(samples) / rate - job["output"]["duration_seconds"]) < 0.15
 
 
@@ -141,7 +97,9 @@ def test_a_speech_call_is_an_audited_job(
     counted = first_audio_count(client, streamed=False)
     ran = worker.later(worker.run)
     resp = client.post(
-        "/v1/audio/speech", json=speech(input="It costs $5."), headers={"X-Request-ID": "rq-1"}
+        "/v1/audio/speech",
+        json=speech(input="It costs $5.", stream=False),
+        headers={"X-Request-ID": "rq-1"},
     )
     assert resp.status_code == 200 and ran.result() == "succeeded"
     job = job_of(client, resp)
@@ -199,7 +157,6 @@ def test_voice_names_resolve_as_documented(
         (speech(instructions="happy"), "invalid_request", None),  # fake takes none
         (speech(response_format="ogg"), "invalid_request", "response_format"),
         (speech(speed=4.5), "invalid_request", "speed"),
-        (speech(temperature=0.2), "invalid_request", "temperature"),  # unknown fields refused
         ({"input": SAY, "voice": "alloy"}, "invalid_request", "model"),
     ],
 )
@@ -212,25 +169,29 @@ def test_bad_requests_are_422_and_queue_nothing(
     elif field is not None:
         assert err["field"] == field
     if code == "unknown_model":
-        assert err["available"] == ["tts-1", "tts-1-hd", "fake"]
+        assert err["available"] == MODELS
     assert client.get("/v1/jobs").json()["items"] == []
 
 
-def test_the_engine_name_is_a_model_too(
-    client: TestClient, worker_for: Callable[[TestClient], Worker]
+@pytest.mark.parametrize("model", MODELS)
+def test_every_listed_model_speaks(
+    client: TestClient, worker_for: Callable[[TestClient], Worker], model: str
 ) -> None:
+    """OpenAI's current ``gpt-4o-mini-tts`` too, by default; all are the one engine."""
     worker = worker_for(client)
     ran = worker.later(worker.run)
-    assert client.post("/v1/audio/speech", json=speech(model="fake")).status_code == 200
+    assert client.post("/v1/audio/speech", json=speech(model=model)).status_code == 200
     assert ran.result() == "succeeded"
 
 
 def test_no_worker_in_time_is_504_and_the_job_goes_on(
-    client_factory: Callable[..., TestClient],
+    client_factory: Callable[..., TestClient], worker_for: Callable[[TestClient], Worker]
 ) -> None:
     client = client_factory(speech={"wait_seconds": 0.3})
+    worker_for(client)  # alive, but it never takes the job
     started = time.monotonic()
-    err = error_of(client.post("/v1/audio/speech", json=speech()), 504, "speech_timeout")
+    body = speech(stream=False)
+    err = error_of(client.post("/v1/audio/speech", json=body), 504, "speech_timeout")
     assert 0.3 <= time.monotonic() - started < 5
     assert err["status"] == "queued" and err["wait_seconds"] == 0.3
     assert client.get(f"/v1/jobs/{err['job_id']}").json()["status"] == "queued"
@@ -319,23 +280,34 @@ def test_a_stream_is_the_stored_files_audio(
     assert ChunkStore(services(client).store).after(job["id"], -1) == [], "chunks deleted"
 
 
-def test_a_chunked_request_body_streams_unless_told_not_to(
-    client_factory: Callable[..., TestClient], worker_for: Callable[[TestClient], Worker]
+@pytest.mark.parametrize(
+    ("fields", "streamed"),
+    [
+        ({}, True),  # as OpenAI's SDK sends it: no stream field
+        ({"stream": False}, False),
+        ({"stream": True}, True),
+        ({"response_format": "flac"}, False),  # sent at its end anyway: the file, whole
+        ({"response_format": "flac", "stream": True}, True),
+    ],
+)
+def test_calls_stream_unless_told_not_to(
+    client: TestClient,
+    worker_for: Callable[[TestClient], Worker],
+    fields: dict[str, Any],
+    streamed: bool,
 ) -> None:
-    client = client_factory()
     worker = worker_for(client)
-    for stream, streamed in ((None, True), (False, False)):
-        body = speech() if stream is None else speech(stream=stream)
-        payload = json.dumps(body).encode()
-        ran = worker.later(worker.run)
-        resp = client.post(
-            "/v1/audio/speech",
-            content=iter([payload[:10], payload[10:]]),
-            headers={"Content-Type": "application/json"},
-        )
-        assert resp.status_code == 200, resp.text
-        assert ran.result() == "succeeded"
-        assert job_of(client, resp)["params"].get("stream", False) is streamed
+    ran = worker.later(worker.run)
+    resp, parts = read_stream(client, speech(input=LONG, **fields))
+    assert resp.status_code == 200 and ran.result() == "succeeded"
+    job = job_of(client, resp)
+    assert job["params"].get("stream", False) is streamed
+    if streamed:
+        assert "x-content-sha256" not in resp.headers and "content-length" not in resp.headers
+    else:
+        assert resp.headers["x-content-sha256"] == job["output"]["sha256"]
+    stored = client.get(f"/v1/jobs/{job['id']}/audio").content
+    assert b"".join(parts) == stored  # mp3 and flac: streamed or not, the same bytes
 
 
 def test_leaving_mid_stream_cancels_the_job_and_stops_the_worker(
@@ -411,14 +383,15 @@ async def _asgi_call(
     return sent
 
 
-@pytest.mark.parametrize("ending", ["failed", "succeeded_with_a_chunk_gone"])
+@pytest.mark.parametrize("ending", ["failed", "succeeded_with_a_chunk_gone", "shutting_down"])
 def test_a_stream_that_cannot_be_whole_is_cut_short(
     client: TestClient, worker_for: Callable[[TestClient], Worker], ending: str
 ) -> None:
     """No terminating chunk: the server closes the connection, and a client sees a truncated
     body rather than a complete one (over real HTTP: tests/e2e/test_openai_e2e.py). Both when
-    the job fails mid-stream, and when it succeeds but audio it recorded never reached the
-    stream (its chunks deleted meanwhile)."""
+    the job fails mid-stream, when it succeeds but audio it recorded never reached the
+    stream (its chunks deleted meanwhile), and when the server shuts down before its end (cut
+    within the grace period, cleanly, rather than canceled by uvicorn)."""
     svc = services(client)
     worker = worker_for(client)
     chunks = ChunkStore(svc.store)
@@ -431,20 +404,23 @@ def test_a_stream_that_cannot_be_whole_is_cut_short(
         if ending == "failed":
             assert svc.store.fail(claim, "engine_error", "died mid-way")
             return
+        if ending == "shutting_down":  # no time left: the job goes on, the stream ends here
+            shutdown_of(cast(FastAPI, client.app)).begin(MARGIN_SECONDS)
+            return
         # Recorded as two chunks' worth of audio, of which the stream saw one.
         data = pcm16(np.concatenate([tone, tone]), RATE)
         sha, size = svc.storage.write_atomic(claim.job.output_name, data)
         assert svc.store.complete(claim, Result("fake-1+sr16000", RATE, 2.0, sha, size))
 
     ended = worker.later(one_chunk_then_end)
-    body = json.dumps(speech(stream=True, response_format="pcm")).encode()
+    body = json.dumps(speech(stream=True, response_format="wav")).encode()
     token = client.headers["Authorization"].removeprefix("Bearer ")
     assert client.portal is not None
     sent = client.portal.call(_asgi_call, client.app, body, token, audio_sent)
     ended.result()
     start, *bodies = sent
     assert start["type"] == "http.response.start" and start["status"] == 200
-    assert b"".join(m["body"] for m in bodies) == pcm16(tone, RATE)
+    assert b"".join(m["body"] for m in bodies)[44:] == pcm16(tone, RATE)  # after its header
     assert all(m.get("more_body") for m in bodies), "no terminating chunk"
 
 
@@ -475,7 +451,7 @@ def test_models_in_openais_shape(client: TestClient) -> None:
         "object": "list",
         "data": [
             {"id": name, "object": "model", "created": 0, "owned_by": "steadyvoice"}
-            for name in ("tts-1", "tts-1-hd", "fake")
+            for name in MODELS
         ],
     }
 
@@ -540,4 +516,4 @@ def test_audio_download_converts_on_demand(
         assert rate == RATE
         if fmt != "mp3":  # lossless: the same samples
             assert np.array_equal(samples, original)
-    error_of(client.get(url, params={"format": "ogg"}), 422, "invalid_request")
+    error_of(client.get(url, params={"format": "ogg"}), 422, "unsupported_format")

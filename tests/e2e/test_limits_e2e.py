@@ -23,7 +23,9 @@ def two_apis(
     """Two API processes (no workers, so jobs stay queued) on one database and data dir."""
     env = service_env(data_dir=tmp_path / "shared", engine="fake", database_url=db_url)
     first = start_service(env, "--no-workers", ready=False)
-    second = start_service(env, "--no-workers", ready=False)
+    # Each instance on a host has its own metrics dir (a second serve may not take the first's).
+    own = {**env, "STEADYVOICE_METRICS_DIR": str(tmp_path / "metrics-second")}
+    second = start_service(own, "--no-workers", ready=False)
     yield first, second
 
 

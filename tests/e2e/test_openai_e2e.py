@@ -36,6 +36,7 @@ STORY = (
     "Then he made a pot of tea and watched the dark."
 )
 RATE = 22_050  # Piper's joe voice
+PCM_RATE = 24_000  # OpenAI's pcm, resampled
 
 
 def sdk(svc: Service) -> OpenAI:
@@ -71,7 +72,7 @@ def test_the_openai_client_speaks_every_format_repeatably(
                 voice="alloy",
                 input=TEXT,
                 response_format=fmt,  # type: ignore[arg-type]
-                extra_body={"seed": 11},
+                extra_body={"seed": 11, "stream": False},  # the stored file, whole
             )
             assert raw.status_code == 200
             assert raw.headers["content-type"] == CONTENT_TYPES[fmt]
@@ -81,10 +82,13 @@ def test_the_openai_client_speaks_every_format_repeatably(
         assert audio == again, f"{fmt}: same seed, other bytes"
         job, file = stored(svc, first_id)
         assert file == audio
-        assert job["params"] == {"seed": 11, "speed": 1.0, "format": fmt, **_normalized(job)}
-        samples, rate = decode(audio, fmt, sample_rate=RATE)
-        assert job["output"]["sample_rate"] == RATE
-        assert rate == (48_000 if fmt == "opus" else RATE)  # Opus decoders hand out 48 kHz
+        pcm = {"output_rate": PCM_RATE} if fmt == "pcm" else {}  # OpenAI's pcm: 24 kHz
+        params = {"seed": 11, "speed": 1.0, "format": fmt, **pcm, **_normalized(job)}
+        assert job["params"] == params
+        out_rate = PCM_RATE if fmt == "pcm" else RATE
+        samples, rate = decode(audio, fmt, sample_rate=out_rate)
+        assert job["output"]["sample_rate"] == int(raw.headers["x-sample-rate"]) == out_rate
+        assert rate == (48_000 if fmt == "opus" else out_rate)  # Opus decoders hand out 48 kHz
         seconds = len(samples) / rate
         # Lossless and opus (Ogg knows its length): exact. MP3 and AAC add encoder priming and
         # pad to a whole frame (lossy.py): up to about 0.1 s at 22.05 kHz.
@@ -92,12 +96,12 @@ def test_the_openai_client_speaks_every_format_repeatably(
         assert abs(seconds - job["output"]["duration_seconds"]) <= slack, (fmt, seconds)
         assert np.abs(samples).max() > 0.05, "speech, not silence"
     other = client.audio.speech.create(
-        model="tts-1", voice="alloy", input=TEXT, response_format="wav", extra_body={"seed": 12}
+        model="tts-1", voice="alloy", input=TEXT, response_format="pcm", extra_body={"seed": 12}
     )
-    wav_11 = client.audio.speech.create(
-        model="tts-1", voice="alloy", input=TEXT, response_format="wav", extra_body={"seed": 11}
+    pcm_11 = client.audio.speech.create(
+        model="tts-1", voice="alloy", input=TEXT, response_format="pcm", extra_body={"seed": 11}
     )
-    assert other.content != wav_11.content, "another seed, other audio"
+    assert other.content != pcm_11.content, "another seed, other audio"
 
 
 def _normalized(job: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +145,11 @@ def test_streaming_starts_before_the_text_is_spoken_and_is_the_stored_audio(
     client.audio.speech.create(model="tts-1", voice="alloy", input="Warm up.")  # first-use costs
     started = time.perf_counter()
     whole = client.audio.speech.create(
-        model="tts-1", voice="alloy", input=STORY, response_format="pcm"
+        model="tts-1",
+        voice="alloy",
+        input=STORY,
+        response_format="pcm",
+        extra_body={"stream": False},
     )
     whole_seconds = time.perf_counter() - started
     job_id, parts, first, total, first_at = _stream(client, "pcm")
@@ -165,15 +173,6 @@ def test_streaming_starts_before_the_text_is_spoken_and_is_the_stored_audio(
     a, rate_a = decode(streamed, "wav")
     b, rate_b = decode(file, "wav")
     assert rate_a == rate_b == RATE and np.array_equal(a, b)
-    # A request body sent chunked asks for a stream too (no "stream" field needed).
-    payload = json.dumps({"model": "tts-1", "voice": "alloy", "input": TEXT}).encode()
-    resp = svc.http.post(
-        "/v1/audio/speech",
-        content=iter([payload[:20], payload[20:]]),
-        headers={"Content-Type": "application/json"},
-    )
-    assert resp.status_code == 200 and resp.headers["transfer-encoding"] == "chunked"
-    assert svc.job(resp.headers["x-job-id"])["params"]["stream"] is True
     # MP3 streamed: the very bytes stored (the encoder's stream equals its one-shot output).
     job_id, parts, first, total, _ = _stream(client, "mp3")
     print(f"mp3: first byte {first * 1000:.0f} ms, total {total * 1000:.0f} ms")
@@ -201,8 +200,8 @@ def test_leaving_mid_stream_cancels_the_job_and_frees_the_worker(
     assert job["status"] == "canceled" and job["output"] is None
     data_dir = Path(svc.env["STEADYVOICE_DATA_DIR"])
     assert not any(p.name.endswith(".pcm") for p in (data_dir / "outputs").rglob("*"))
-    stopped = poll(lambda: _event(svc, "job.stream_stopped"), 30, "the worker to stop")
-    assert stopped["job_id"] == job_id
+    stopped = poll(lambda: _event(svc, "job.abandoned"), 30, "the worker to stop")
+    assert stopped["job_id"] == job_id and stopped["reason"] == "canceled"
     assert stopped["chunks"] < 16, "it stopped early: 32 sentences were asked for"
     print(f"\nclient left after 1 chunk; the worker stopped after {stopped['chunks']} of 32")
     # The worker is free at once: the next call is answered in the time of its own synthesis.
@@ -284,7 +283,7 @@ def test_a_long_first_sentence_streams_its_clause_first_and_the_same_bytes(
         voice="alloy",
         input=LONG_FIRST,
         response_format="pcm",
-        extra_body={"seed": 7},
+        extra_body={"seed": 7, "stream": False},
     )
     assert plain.content == file, "streamed or not, the same bytes"
     assert stored(svc, plain.headers["x-job-id"])[0]["engine_version"] == job["engine_version"]
@@ -313,3 +312,39 @@ def test_speech_calls_are_woken_by_the_worker_not_by_their_next_poll(
         elapsed = time.monotonic() - started
         assert svc.job(job_id)["status"] == "succeeded"
         assert elapsed < 4.5, f"streamed={streamed}: {elapsed:.1f} s, as if polled every 5 s"
+
+
+def test_the_sdks_streaming_call_streams_as_it_is_sent(
+    start_service: ServiceFactory, service_env: Callable[..., dict[str, str]]
+) -> None:
+    """OpenAI's own streaming call, exactly as its docs write it (no ``stream`` field, the
+    current model, a new voice, a field of a newer SDK): audio arrives while the job is still
+    running, as 24 kHz pcm, and is the stored file. The fake engine, slowed to about 0.3 s a
+    sentence, keeps this quick."""
+    svc = start_service(service_env(engine="fake", fake__seconds_per_char="0.01"))
+    client = sdk(svc)
+    text = " ".join(f"Sentence number {n} is here." for n in range(1, 9))
+    parts: list[bytes] = []
+    status_at_first_audio = ""
+    with client.audio.speech.with_streaming_response.create(
+        model="gpt-4o-mini-tts",
+        voice="marin",
+        input=text,
+        response_format="pcm",
+        extra_body={"future_option": True},
+    ) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["transfer-encoding"] == "chunked"
+        assert resp.headers["x-sample-rate"] == str(PCM_RATE)
+        assert resp.headers["x-steadyvoice-ignored-fields"] == "future_option"
+        job_id = resp.headers["x-job-id"]
+        for part in resp.iter_bytes():
+            if part and not parts:
+                status_at_first_audio = svc.job(job_id)["status"]
+            parts.append(part)
+    assert status_at_first_audio == "running", "the first audio came before the job was done"
+    job, file = stored(svc, job_id)
+    assert job["params"]["stream"] is True and job["params"]["output_rate"] == PCM_RATE
+    assert job["output"]["sample_rate"] == PCM_RATE
+    assert b"".join(parts) == file
+    assert len([p for p in parts if p]) >= 4, "sentence by sentence"

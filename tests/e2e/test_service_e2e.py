@@ -53,10 +53,9 @@ def test_piper_submit_poll_download_is_deterministic_across_runs(
             assert done["engine"] == "piper" and done["engine_version"].startswith("piper")
             assert done["params"]["seed"] == int(name.removeprefix("seed"))
             audio[name] = body
-        if run == 0:
-            mute = svc.wait_job(svc.submit("...")["id"])
-            assert mute["status"] == "failed" and mute["error"]["code"] == "text_unspeakable"
-            assert mute["output"] is None
+        if run == 0:  # nothing to say: refused before it is queued (tests/test_textrules.py)
+            mute = svc.http.post("/v1/jobs", json={"text": "..."})
+            assert mute.status_code == 422 and mute.json()["error"]["code"] == "text_unspeakable"
         svc.stop()
         assert "balance is forty" not in svc.log(), "request text must not be logged at INFO"
         results.append(audio)
@@ -168,8 +167,14 @@ def test_hung_worker_loses_its_lease_and_cannot_overwrite_the_retry(
         os.kill(frozen, signal.SIGCONT)
     assert done["status"] == "succeeded" and done["attempts"] == 2
     assert done["worker_id"] != running["worker_id"]
-    # The thawed worker finishes its stale attempt; its write must not change the record.
-    poll(lambda: '"job.claim_lost"' in svc.log(), 30, "stale worker gives up its claim")
+    # The thawed worker gives up its stale attempt: at its next sentence once it finds the claim
+    # gone (job.abandoned), or at the fenced write if it had finished (job.claim_lost). Either
+    # way its work must not change the record.
+    poll(
+        lambda: '"job.abandoned"' in svc.log() or '"job.claim_lost"' in svc.log(),
+        30,
+        "stale worker gives up its claim",
+    )
     after = svc.job(job["id"])
     assert (after["status"], after["attempts"], after["output"]) == (
         "succeeded",

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from steadyvoice.cpus import CoreSlots
+from steadyvoice.engines.interrupt import Abandoned, watching
 from steadyvoice.engines.pieces import PieceRunner
 
 WAIT = 30.0  # generous: a loaded machine only makes these tests slower, never wrong
@@ -128,3 +129,34 @@ def test_with_sizes_the_largest_start_first_and_results_stay_in_order(tmp_path: 
     for slot in taken:
         assert slot is not None
         slot.release()
+
+
+@pytest.mark.parametrize(
+    ("lanes", "sizes"),
+    [(1, None), (2, None), (2, [3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8])],
+    ids=["one-lane", "streamed", "largest-first"],
+)
+def test_an_abandoned_job_starts_no_more_pieces(
+    tmp_path: Path, lanes: int, sizes: list[int] | None
+) -> None:
+    """The job's checkpoint runs before every piece, in whichever lane: once it says stop, the
+    pieces in progress finish and every other one raises instead of running."""
+    gone = threading.Event()
+    started: list[int] = []
+
+    def check() -> None:
+        if gone.is_set():
+            raise Abandoned("canceled", "canceled")
+
+    def work(i: int) -> int:
+        started.append(i)
+        if len(started) == 3:
+            gone.set()
+        return i
+
+    runner = PieceRunner(lanes, CoreSlots(lanes, tmp_path))
+    with watching(check), pytest.raises(Abandoned):
+        list(runner.run(12, work, sizes))
+    assert 3 <= len(started) <= 2 + lanes, started  # the third, and what the lanes had begun
+    # The runner is fine for the next job, which has no stop in it.
+    assert list(runner.run(4, lambda i: i, sizes and sizes[:4])) == [0, 1, 2, 3]

@@ -17,6 +17,7 @@ from steadyvoice.engines.fake import FakeEngine
 from steadyvoice.jobs.chunks import ChunkStore
 from steadyvoice.jobs.runner import run_claimed
 from steadyvoice.jobs.store import JobStore
+from steadyvoice.jobs.watch import ClaimWatch
 from steadyvoice.settings import FakeSettings
 from steadyvoice.storage.local import LocalStorage
 
@@ -119,7 +120,11 @@ def test_a_canceled_stream_stops_generating(store: JobStore, tmp_path: Path) -> 
     storage = LocalStorage(tmp_path / "out")
     job_id = _streaming_job(store)
     engine = _CancelAfterFirst(store, job_id)
-    status = run_claimed(_claim(store, job_id), engine, store, storage)  # type: ignore[arg-type]
+    claim = _claim(store, job_id)
+    # Only the next chunk's fenced write finds the cancel here: the checks between sentences
+    # (tests/jobs/test_watch.py) would not ask the store for a minute.
+    watch = ClaimWatch(store, claim, poll_seconds=60)
+    status = run_claimed(claim, engine, store, storage, watch=watch)  # type: ignore[arg-type]
     assert status == "canceled"
     assert engine.made == 2, "the sentence in progress when the cancel landed is the last"
     assert engine.closed, "the engine's stream was closed, releasing the model"

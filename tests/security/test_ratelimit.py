@@ -13,7 +13,7 @@ from sqlalchemy import select
 from steadyvoice.errors import TooManyRequests
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.security.models import RateWindow
-from steadyvoice.security.ratelimit import WINDOW, RateLimiter, estimate, retry_after
+from steadyvoice.security.ratelimit import WINDOW, RateLimiter, estimate, retry_after, room
 
 MINUTE = 29_000_000  # a clock minute index; MINUTE * 60 is a whole minute in epoch seconds
 
@@ -93,7 +93,7 @@ def _fits_after(previous: int, current: int, elapsed: float, limit: int, wait: i
 @given(
     limit=st.integers(1, 1000),
     previous=st.integers(0, 3000),
-    current=st.integers(1, 3000),
+    current=st.integers(0, 3000),
     # Whole seconds too: that is where an exact wait is a whole number and rounding shows.
     elapsed_ms=st.integers(0, 59_999) | st.integers(0, 59).map(lambda s: s * 1000),
 )
@@ -103,7 +103,7 @@ def test_waiting_retry_after_is_just_enough(
     limit: int, previous: int, current: int, elapsed_ms: int
 ) -> None:
     elapsed = elapsed_ms / 1000
-    assume(estimate(previous, current, elapsed) > limit)  # refused: the count is over
+    assume(estimate(previous, current + 1, elapsed) > limit)  # refused: one more is over
     wait = retry_after(previous, current, elapsed, limit)
     assert wait >= 1
     assert _fits_after(previous, current, elapsed, limit, wait), wait
@@ -142,7 +142,7 @@ def test_n_requests_pass_the_next_waits_retry_after(
     refused = _refused(one, "key_a", 5)
     assert (refused.code, refused.status) == ("rate_limited", 429)
     wait = refused.details["retry_after"]
-    assert wait == retry_after(0, 6, 10.0, 5)
+    assert wait == retry_after(0, 5, 10.0, 5) == 62  # 50 s to the boundary, then 60 * 1/5
     assert refused.details["limit"] == 5
     two.hit("key_b", 5)  # another key has its own count
 
@@ -152,20 +152,44 @@ def test_n_requests_pass_the_next_waits_retry_after(
     one.hit("key_a", 5)
 
 
-def test_refused_requests_count_so_hammering_stays_refused(
+def test_refused_requests_do_not_push_the_window_on(
     limiters: tuple[Clock, RateLimiter, RateLimiter],
 ) -> None:
+    """A client that keeps asking is told the same time (less what it waited), and a request
+    at that time passes: refusals are not counted."""
     clock, one, two = limiters
-    clock.at(MINUTE, 0.0)
+    clock.at(MINUTE, 5.0)
     for _ in range(4):
         one.hit("key_a", 4)
     first = _refused(two, "key_a", 4).details["retry_after"]
-    for _ in range(20):
-        clock.advance(1)
-        _refused(one, "key_a", 4)
-    clock.at(MINUTE, first)  # when the first refusal said to come back
-    later = _refused(two, "key_a", 4).details["retry_after"]
-    assert later > 1, "the refused requests made the count higher than before"
+    assert first == retry_after(0, 4, 5.0, 4) == 70  # 55 s to the boundary, then 60 * 1/4
+    waits = [first]
+    for step in range(20):
+        clock.advance(0.5 if step % 2 else 2.0)
+        waits.append(_refused(one if step % 2 else two, "key_a", 4).details["retry_after"])
+    assert waits == sorted(waits, reverse=True), f"Retry-After grew: {waits}"
+    assert waits[-1] == first - 25, "it counts down with the clock, nothing else"
+    clock.at(MINUTE, 5.0 + first - 1)
+    _refused(one, "key_a", 4)  # a second early is still too early
+    clock.at(MINUTE, 5.0 + first)  # when the first refusal said to come back
+    two.hit("key_a", 4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    limit=st.integers(1, 1000),
+    previous=st.integers(0, 3000),
+    elapsed_ms=st.integers(0, 59_999) | st.integers(0, 59).map(lambda s: s * 1000),
+)
+def test_room_is_the_most_the_estimate_allows(limit: int, previous: int, elapsed_ms: int) -> None:
+    at = Fraction(elapsed_ms, 1000)
+    most = room(previous, elapsed_ms / 1000, limit)
+
+    def within(current: int) -> bool:
+        return previous * (60 - at) / 60 + current <= limit
+
+    assert not within(most + 1)
+    assert most < 0 or within(most)
 
 
 def test_waiting_exactly_retry_after_gets_through(
@@ -189,10 +213,13 @@ def test_the_window_slides_across_the_minute_boundary(
         one.hit("key_a", 10)
     clock.at(MINUTE + 1, 0.0)  # a fixed window would start afresh here; a sliding one does not
     refused = _refused(two, "key_a", 10)
-    assert refused.details["retry_after"] == 12  # at 12 s: 10 * 48/60 + 1 + 1 = 10
+    assert refused.details["retry_after"] == 6  # at 6 s: 10 * 54/60 + 1 = 10
+    clock.at(MINUTE + 1, 6.0)
+    two.hit("key_a", 10)  # the refusal above was not counted
+    _refused(one, "key_a", 10)  # 9 + 2: full again
     clock.at(MINUTE + 1, 12.0)
-    two.hit("key_a", 10)
-    _refused(one, "key_a", 10)  # 8 + 3: the window is full again
+    one.hit("key_a", 10)  # 8 + 2 = 10
+    _refused(two, "key_a", 10)  # 8 + 3
     clock.at(MINUTE + 3, 0.0)  # both old minutes are out of the window
     for _ in range(10):
         one.hit("key_a", 10)

@@ -6,10 +6,16 @@ ready. What the client gets:
 
 * a complete response (the terminating chunk) only once the job has succeeded and every chunk was
   sent: its audio is then the stored, checksummed file's audio (``GET /v1/jobs/{id}``);
-* a connection cut without the terminating chunk if the job fails or is canceled mid-stream, or
-  no chunk comes for ``speech.wait_seconds``: a client must not take a truncated stream for a
-  whole one;
+* a connection cut without the terminating chunk if the job fails or is canceled mid-stream, no
+  chunk comes for ``speech.wait_seconds``, or the server shuts down before the end (at the end
+  of its grace period, :mod:`steadyvoice.api.shutdown`): a client must not take a truncated
+  stream for a whole one;
 * if the client goes away mid-stream, the job is canceled, so its worker stops at its next chunk.
+
+A job with an ``output_rate`` (``pcm``: 24 kHz) is resampled on the way, as its stored file was;
+soxr gives the same samples however the audio is cut, so the stream is still the stored file.
+``flac`` is only sent at the end (:mod:`steadyvoice.audio.streaming`): a call that does not ask
+for a stream gets it whole.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ import anyio
 from fastapi.responses import StreamingResponse
 from starlette.types import Send
 
-from steadyvoice.api.speech_wait import Poller, watching
+from steadyvoice.api.shutdown import Shutdown
+from steadyvoice.api.speech.wait import Poller, watching
 from steadyvoice.audio.pcm import decode_pcm16
 from steadyvoice.audio.streaming import StreamEncoder
 from steadyvoice.errors import JobNotCancelable
@@ -37,6 +44,9 @@ from steadyvoice.observability.logs import event
 from steadyvoice.settings import Settings
 
 log = logging.getLogger("steadyvoice.api")
+
+# Formats whose stream holds everything back until the end: not streamed unless asked for.
+HELD_TO_THE_END = frozenset({"flac"})
 
 
 class State(Enum):
@@ -72,15 +82,28 @@ class ChunkFeed:
     incomplete, or, before any audio, send the caller to the stored file.
     """
 
-    def __init__(self, store: JobStore, chunks: ChunkStore, job_id: str, fmt: str) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        chunks: ChunkStore,
+        job_id: str,
+        fmt: str,
+        output_rate: int | None = None,
+    ) -> None:
         self._store = store
         self._chunks = chunks
         self.job_id = job_id
         self.fmt = fmt
+        self.output_rate = output_rate
         self.seq = -1
-        self.samples = 0
-        self.sample_rate: int | None = None
+        self.samples = 0  # read from the chunks, at their sample_rate
+        self.sample_rate: int | None = None  # the chunks' (the engine's)
         self._encoder: StreamEncoder | None = None
+
+    @property
+    def sent_rate(self) -> int | None:
+        """The sample rate of the audio sent (None before the first chunk without output_rate)."""
+        return self.output_rate or self.sample_rate
 
     def step(self) -> Step:
         """What is new since the last call."""
@@ -111,8 +134,8 @@ class ChunkFeed:
 
     def _whole(self, job: Job) -> bool:
         """Whether every sample the job recorded went through the encoder."""
-        rate = job.sample_rate
-        if job.duration_seconds is None or rate is None or rate != self.sample_rate:
+        rate = self.sample_rate
+        if job.duration_seconds is None or rate is None or job.sample_rate != self.sent_rate:
             return False
         return round(job.duration_seconds * rate) == self.samples
 
@@ -126,7 +149,9 @@ class ChunkFeed:
         for chunk in fresh:
             if self._encoder is None:
                 self.sample_rate = chunk.sample_rate
-                self._encoder = StreamEncoder(self.fmt, chunk.sample_rate)
+                self._encoder = StreamEncoder(
+                    self.fmt, chunk.sample_rate, output_rate=self.output_rate
+                )
             elif chunk.sample_rate != self.sample_rate:
                 raise RuntimeError(f"job {self.job_id} changed its sample rate mid-stream")
             samples = decode_pcm16(chunk.pcm)
@@ -147,13 +172,10 @@ class ChunkFeed:
             return None
 
 
-async def first_step(
-    feed: ChunkFeed, poll_seconds: float, limit: float, watch: Watch | None = None
-) -> Step:
-    """Wait for the job's first chunk, or its end; IDLE (with the job) after ``limit`` seconds.
+async def first_step(feed: ChunkFeed, poller: Poller) -> Step:
+    """Wait for the job's first chunk, or its end; IDLE (with the job) once ``poller`` expires.
 
-    ``watch`` (taken before this is called) wakes it as soon as a worker rings for the job."""
-    poller = Poller(poll_seconds, limit, watch)
+    The poller's watch (taken before this is called) wakes it as soon as a worker rings."""
     while True:
         step = await anyio.to_thread.run_sync(feed.step)
         if step.state is not State.IDLE or poller.expired:
@@ -176,17 +198,19 @@ class SpeechStream(StreamingResponse):
         marks: Marks,
         media_type: str,
         progress: ProgressWatch | None = None,
+        shutdown: Shutdown | None = None,
     ) -> None:
         super().__init__(
             iter(()),
             media_type=media_type,
-            headers={"X-Job-ID": feed.job_id, "X-Sample-Rate": str(feed.sample_rate or "")},
+            headers={"X-Job-ID": feed.job_id, "X-Sample-Rate": str(feed.sent_rate or "")},
         )
         self._feed = feed
         self._first = first
         self._settings = settings
         self._marks = marks
         self._progress = progress
+        self._shutdown = shutdown
         self._audio_sent = False
 
     async def stream_response(self, send: Send) -> None:
@@ -211,18 +235,21 @@ class SpeechStream(StreamingResponse):
         """Send audio until the job is done (True) or ended without all of it (False)."""
         step = self._first
         speech = self._settings.speech
-        poller = Poller(speech.poll_seconds, speech.wait_seconds, watch)
+        poller = Poller(speech.poll_seconds, speech.wait_seconds, watch, self._shutdown)
         while True:
             if step.data:
                 await self._send(send, step.data)
             if step.state is State.DONE:
                 return True
-            if step.state is State.AUDIO:
-                poller.progress()
-            elif step.state is not State.IDLE:  # ENDED (NO_CHUNKS cannot follow a chunk)
+            if step.state not in (State.AUDIO, State.IDLE):  # ENDED (NO_CHUNKS can't follow)
                 status = step.job.status if step.job else None
                 self._cut("chunks_missing" if status == JobStatus.SUCCEEDED.value else str(status))
                 return False
+            if poller.shutting_down:
+                self._cut("shutting_down")
+                return False
+            if step.state is State.AUDIO:
+                poller.progress()
             elif poller.expired:
                 self._cut("stalled")
                 return False

@@ -6,7 +6,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from steadyvoice.audio.formats import CONTENT_TYPES
 from steadyvoice.settings import AudioFormat
 
 
@@ -21,16 +20,17 @@ class VoiceRef(BaseModel):
 class SpeechCreate(BaseModel):
     """OpenAI's ``POST /v1/audio/speech`` body, plus ``seed``, ``stream`` and ``normalize``.
 
-    Unknown fields are refused, as on ``POST /v1/jobs``.
+    Unknown fields are ignored, as OpenAI's SDKs may add new ones, and named in the answer's
+    ``X-SteadyVoice-Ignored-Fields`` header (``POST /v1/jobs`` refuses them).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="allow")
 
     model: str = Field(
         min_length=1,
         max_length=128,
-        description="One of ``GET /v1/models`` (``tts-1``, ``tts-1-hd`` or the engine's name); "
-        "all of them are the same configured engine.",
+        description="One of ``GET /v1/models`` (``tts-1``, ``tts-1-hd``, ``gpt-4o-mini-tts`` "
+        "or the engine's name); all of them are the same configured engine.",
     )
     input: str = Field(max_length=1_000_000, description="What to say.")
     voice: str | VoiceRef = Field(
@@ -41,14 +41,15 @@ class SpeechCreate(BaseModel):
     response_format: AudioFormat | None = Field(
         None,
         description="Default: the ``speech.default_format`` setting (mp3). ``pcm`` is raw "
-        "16-bit little-endian mono at the engine's rate (``X-Sample-Rate``), not 24 kHz.",
+        "16-bit little-endian mono at 24 kHz, as OpenAI's (``X-Sample-Rate``).",
     )
     speed: float = Field(1.0, ge=0.25, le=4.0)
     seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Defaults to 42.")
     stream: bool | None = Field(
         None,
-        description="Send audio sentence by sentence as it is made. Default: stream when the "
-        "request body itself came chunked (Transfer-Encoding: chunked), else not.",
+        description="Send audio sentence by sentence as it is made (default, as OpenAI does); "
+        "``false``: the stored file, whole, with ``X-Content-SHA256``. Left out, ``flac`` is "
+        "answered whole: a FLAC file can only be sent once it is complete.",
     )
     stream_format: Literal["audio", "sse"] | None = Field(
         None, description="Only ``audio`` (raw audio bytes); ``sse`` is refused."
@@ -64,6 +65,11 @@ class SpeechCreate(BaseModel):
         description="How to speak, for engines that can (cosyvoice keys such as 'happy'); "
         "other engines refuse it.",
     )
+
+
+def ignored_fields(body: SpeechCreate) -> list[str]:
+    """The names of the fields of ``body`` that are none of ours, as the client sent them."""
+    return list(body.model_extra or {})
 
 
 class ModelOut(BaseModel):
@@ -96,9 +102,3 @@ class SpeechVoiceList(BaseModel):
     engine: str
     default_voice: str
     voices: list[SpeechVoiceOut]
-
-
-AUDIO_CONTENT = {
-    media_type: {"schema": {"type": "string", "format": "binary"}}
-    for media_type in dict.fromkeys(CONTENT_TYPES.values())
-}

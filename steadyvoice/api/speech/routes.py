@@ -1,13 +1,15 @@
 """OpenAI-compatible routes: ``POST /v1/audio/speech``, ``GET /v1/models``, ``/v1/audio/voices``.
 
 A speech call is a job like any other (recorded, audited, run by a worker, checksummed); the call
-waits for it (docs/openai.md). Without ``stream`` the answer is the stored file once the job has
-succeeded; with it, the audio goes out sentence by sentence as the worker publishes it
-(:mod:`steadyvoice.api.speech_stream`).
+waits for it (docs/openai.md). By default the audio goes out sentence by sentence as the worker
+publishes it (:mod:`.stream`); with ``stream: false`` the answer is the stored file once the job
+has succeeded (:mod:`.wait`). What the request means: :mod:`.request`; when a call is refused
+before its job is recorded: :mod:`.availability`.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Annotated
 
@@ -17,36 +19,40 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from steadyvoice.api.deps import CallerDep, Services, ServicesDep, note_object
 from steadyvoice.api.jobs import stored_output
 from steadyvoice.api.policy import allow
-from steadyvoice.api.schemas import error_responses
-from steadyvoice.api.speech_schemas import (
-    AUDIO_CONTENT,
+from steadyvoice.api.schemas import AUDIO_CONTENT, error_responses
+from steadyvoice.api.shutdown import Shutdown, shutdown_of
+from steadyvoice.api.speech.availability import answerable
+from steadyvoice.api.speech.request import (
+    IGNORED_HEADER,
+    ignored_header,
+    model_names,
+    resolve_voice,
+    speech_request,
+)
+from steadyvoice.api.speech.schemas import (
     ModelList,
     ModelOut,
     SpeechCreate,
     SpeechVoiceList,
     SpeechVoiceOut,
-    VoiceRef,
 )
-from steadyvoice.api.speech_stream import ChunkFeed, Marks, SpeechStream, State, first_step
-from steadyvoice.api.speech_wait import (
+from steadyvoice.api.speech.stream import ChunkFeed, Marks, SpeechStream, State, first_step
+from steadyvoice.api.speech.wait import (
+    Poller,
     audio_file,
     ended_without_audio,
-    timed_out,
+    gave_up,
     wait_finished,
     watching,
 )
 from steadyvoice.audio.formats import CONTENT_TYPES
-from steadyvoice.engines.base import Engine
-from steadyvoice.errors import InvalidRequest, UnknownModel
 from steadyvoice.jobs.chunks import ChunkStore
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.states import TERMINAL, JobStatus
-from steadyvoice.jobs.submit import JobRequest
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import request_id_var
 from steadyvoice.security.principal import Role
-from steadyvoice.settings import OPENAI_VOICES, Settings
-from steadyvoice.voices.profiles import is_profile_id
+from steadyvoice.settings import OPENAI_VOICES
 
 router = APIRouter(tags=["openai"])
 OWNER = "steadyvoice"
@@ -54,7 +60,8 @@ SPEECH_RESPONSES = {
     200: {
         "content": AUDIO_CONTENT,
         "description": "The audio in ``response_format``; headers ``X-Job-ID``, "
-        "``X-Sample-Rate`` and, unless streamed, ``X-Content-SHA256``.",
+        "``X-Sample-Rate``, ``X-SteadyVoice-Ignored-Fields`` (if any) and, when not streamed, "
+        "``X-Content-SHA256``.",
     },
     **error_responses(409, 410, 413, 422, 502, 503, 504),
 }
@@ -77,79 +84,41 @@ async def create_speech(
 ) -> Response:
     """Text to speech, OpenAI style: queues a job and answers with its audio.
 
-    Waits up to ``speech.wait_seconds`` for the job (504 ``speech_timeout`` after that; the job
-    goes on). With ``stream`` the audio is sent as it is made; a stream that ends without its
-    terminating chunk is incomplete (the job failed or was canceled). Leaving mid-stream cancels
-    the job. Every call is a job: ``X-Job-ID`` names it.
+    Streams by default (``stream: false``: the stored file, whole). A stream that ends without
+    its terminating chunk is incomplete (the job failed or was canceled); leaving mid-stream
+    cancels the job. ``pcm`` is 24 kHz. Waits up to ``speech.wait_seconds`` for the job (504
+    ``speech_timeout`` after that; the job goes on). No live worker: 503 ``no_live_worker`` at
+    once; a server shutting down: 503 ``shutting_down``. Fields that are none of ours are
+    ignored and named in ``X-SteadyVoice-Ignored-Fields``. Every call is a job: ``X-Job-ID``.
     """
     started = time.perf_counter()
-    stream = body.stream if body.stream is not None else _chunked(request)
-    req = speech_request(body, services.settings, services.engine, stream=stream)
+    shutdown = shutdown_of(request.app)
+    req = speech_request(body, services.settings, services.engine)
+    submit = functools.partial(services.jobs.submit, precondition=answerable(services, shutdown))
     job, _ = await anyio.to_thread.run_sync(
-        services.jobs.submit, req, caller, request_id_var.get(), idempotency_key
+        submit, req, caller, request_id_var.get(), idempotency_key
     )
     note_object(request, job.id)
-    if stream:
-        return await _streamed(services, job, Marks(started, submitted=time.perf_counter()))
-    return await _whole(services, job, started)
+    if req.stream:
+        marks = Marks(started, submitted=time.perf_counter())
+        response = await _streamed(services, job, marks, shutdown)
+    else:
+        response = await _whole(services, job, started, shutdown)
+    ignored = ignored_header(body)
+    if ignored is not None:
+        response.headers[IGNORED_HEADER] = ignored
+    return response
 
 
-def speech_request(
-    body: SpeechCreate, settings: Settings, engine: Engine, stream: bool
-) -> JobRequest:
-    """The job an OpenAI-style request asks for (the model and voice names resolved)."""
-    if body.model not in settings.speech.models and body.model != engine.name:
-        raise UnknownModel(
-            f"unknown model {body.model!r}; see GET /v1/models",
-            model=body.model,
-            available=model_names(settings, engine),
-        )
-    if body.stream_format == "sse":
-        raise InvalidRequest(
-            "stream_format 'sse' is not supported: audio is streamed as raw bytes "
-            "(stream_format 'audio', with stream: true)",
-            field="stream_format",
-            supported=["audio"],
-        )
-    return JobRequest(
-        text=body.input,
-        voice=resolve_voice(body.voice, settings, engine),
-        seed=body.seed,
-        speed=body.speed,
-        format=body.response_format or settings.speech.default_format,
-        instructions=body.instructions,
-        stream=stream,
-        normalize=body.normalize,
-    )
-
-
-def resolve_voice(voice: str | VoiceRef, settings: Settings, engine: Engine) -> str:
-    """A voice profile id or engine voice as it is; an OpenAI name through ``speech.voice_map``
-    (names it leaves out: the engine's default voice). Anything else is left for the job
-    service to refuse (``unknown_voice``)."""
-    name = voice.id if isinstance(voice, VoiceRef) else voice
-    if is_profile_id(name):
-        return name
-    mapped = settings.speech.voice_map.get(name)
-    if mapped is not None:
-        return mapped
-    if name in OPENAI_VOICES and name not in engine.voices():
-        return engine.default_voice()
-    return name
-
-
-def model_names(settings: Settings, engine: Engine) -> list[str]:
-    return list(dict.fromkeys([*settings.speech.models, engine.name]))
-
-
-def _chunked(request: Request) -> bool:
-    return "chunked" in request.headers.get("transfer-encoding", "").lower()
-
-
-async def _whole(services: Services, job: Job, started: float) -> Response:
+async def _whole(services: Services, job: Job, started: float, shutdown: Shutdown) -> Response:
     speech = services.settings.speech
     done = await wait_finished(
-        services.store, job.id, speech.poll_seconds, speech.wait_seconds, services.progress
+        services.store,
+        job.id,
+        speech.poll_seconds,
+        speech.wait_seconds,
+        services.progress,
+        shutdown,
     )
     return _file_of(services, done, started)
 
@@ -162,16 +131,24 @@ def _file_of(services: Services, job: Job, started: float) -> Response:
     return response
 
 
-async def _streamed(services: Services, job: Job, marks: Marks) -> Response:
+async def _streamed(services: Services, job: Job, marks: Marks, shutdown: Shutdown) -> Response:
     speech = services.settings.speech
     fmt = str(job.params.get("format", speech.default_format))
-    feed = ChunkFeed(services.store, ChunkStore(services.store), job.id, fmt)
+    rate = job.params.get("output_rate")
+    feed = ChunkFeed(
+        services.store,
+        ChunkStore(services.store),
+        job.id,
+        fmt,
+        output_rate=None if rate is None else int(rate),
+    )
     with watching(services.progress, job.id) as watch:
-        first = await first_step(feed, speech.poll_seconds, speech.wait_seconds, watch)
+        poller = Poller(speech.poll_seconds, speech.wait_seconds, watch, shutdown)
+        first = await first_step(feed, poller)
     marks.read = time.perf_counter()
     if first.state is State.IDLE:
         assert first.job is not None
-        raise timed_out(first.job, speech.wait_seconds)
+        raise gave_up(first.job, speech.wait_seconds, poller)
     if first.state in (State.ENDED, State.NO_CHUNKS):
         # Failed before any audio: a proper error. No chunks to stream (a repeated request
         # whose stream was already sent and its chunks deleted): the stored file, once there.
@@ -179,11 +156,22 @@ async def _streamed(services: Services, job: Job, marks: Marks) -> Response:
         job = first.job
         if JobStatus(job.status) not in TERMINAL:
             job = await wait_finished(
-                services.store, job.id, speech.poll_seconds, speech.wait_seconds, services.progress
+                services.store,
+                job.id,
+                speech.poll_seconds,
+                speech.wait_seconds,
+                services.progress,
+                shutdown,
             )
         return _file_of(services, job, marks.started)
     return SpeechStream(
-        feed, first, services.settings, marks, CONTENT_TYPES[fmt], services.progress
+        feed,
+        first,
+        services.settings,
+        marks,
+        CONTENT_TYPES[fmt],
+        services.progress,
+        shutdown,
     )
 
 

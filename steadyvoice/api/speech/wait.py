@@ -7,6 +7,10 @@ are cheap indexed lookups, run off the event loop; the pause between them starts
 A worker on this host rings the API when the job publishes a chunk or ends
 (:class:`~steadyvoice.jobs.dispatch.ProgressWatch`), which cuts the pause short: the caller reads
 at once instead of at its next poll.
+
+A call gives up after ``speech.wait_seconds`` (``504 speech_timeout``), or sooner once the
+server shuts down (:mod:`steadyvoice.api.shutdown`): ``503 shutting_down`` within the grace
+period, instead of being cut by it. Either way the job goes on.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from pathlib import Path
 import anyio
 from fastapi.responses import FileResponse
 
+from steadyvoice.api.shutdown import Shutdown
 from steadyvoice.audio.formats import CONTENT_TYPES
 from steadyvoice.errors import (
     AudioNotReady,
     InvalidRequest,
+    ShuttingDown,
     SpeechFailed,
     SpeechTimeout,
     SteadyVoiceError,
@@ -36,15 +42,25 @@ from steadyvoice.observability.outcomes import CLIENT_ERROR_CODES
 # The longest pause between two reads, however long the job takes (unless poll_seconds is more).
 MAX_PAUSE_SECONDS = 0.25
 GROWTH = 1.5
+# When a client refused by a shutdown may try again (a restart takes seconds).
+SHUTDOWN_RETRY_SECONDS = 5
 
 
 class Poller:
     """Pauses between store reads: ``first`` seconds, then longer up to ``MAX_PAUSE_SECONDS``
     while nothing changes; ``progress()`` starts over. ``expired`` after ``limit`` seconds
-    without progress. With a ``watch``, a worker's ring ends a pause early."""
+    without progress, or once a ``shutdown`` leaves no more time (``shutting_down``). With a
+    ``watch``, a worker's ring ends a pause early."""
 
-    def __init__(self, first: float, limit: float, watch: Watch | None = None) -> None:
+    def __init__(
+        self,
+        first: float,
+        limit: float,
+        watch: Watch | None = None,
+        shutdown: Shutdown | None = None,
+    ) -> None:
         self._watch = watch
+        self._shutdown = shutdown
         self._first = first
         self._cap = max(first, MAX_PAUSE_SECONDS)
         self._pause = first
@@ -53,7 +69,12 @@ class Poller:
 
     @property
     def expired(self) -> bool:
-        return time.monotonic() - self._since >= self._limit
+        return self.shutting_down or time.monotonic() - self._since >= self._limit
+
+    @property
+    def shutting_down(self) -> bool:
+        """The server is shutting down and the call must answer now."""
+        return self._shutdown is not None and self._shutdown.seconds_left() <= 0
 
     def progress(self) -> None:
         self._pause = self._first
@@ -61,6 +82,8 @@ class Poller:
 
     async def wait(self) -> None:
         left = self._limit - (time.monotonic() - self._since)
+        if self._shutdown is not None:
+            left = min(left, self._shutdown.seconds_left())
         pause = max(0.0, min(self._pause, left))
         if self._watch is None:
             await anyio.sleep(pause)
@@ -82,17 +105,33 @@ async def wait_finished(
     first: float,
     limit: float,
     progress: ProgressWatch | None = None,
+    shutdown: Shutdown | None = None,
 ) -> Job:
-    """The job once it is in a final state; ``speech_timeout`` (504) after ``limit`` seconds."""
+    """The job once it is in a final state; ``speech_timeout`` (504) after ``limit`` seconds,
+    ``shutting_down`` (503) when a shutdown leaves no more time."""
     with watching(progress, job_id) as watch:
-        poller = Poller(first, limit, watch)
+        poller = Poller(first, limit, watch, shutdown)
         while True:
             job = await anyio.to_thread.run_sync(store.get, job_id)
             if JobStatus(job.status) in TERMINAL:
                 return job
             if poller.expired:
-                raise timed_out(job, limit)
+                raise gave_up(job, limit, poller)
             await poller.wait()
+
+
+def gave_up(job: Job, limit: float, poller: Poller) -> SteadyVoiceError:
+    """Why an expired ``poller`` stopped waiting for ``job``."""
+    if poller.shutting_down:
+        return ShuttingDown(
+            f"the server is shutting down before the job was done; the job goes on: poll "
+            f"/v1/jobs/{job.id} (or repeat the call with its Idempotency-Key) once the "
+            "service is back",
+            job_id=job.id,
+            status=job.status,
+            retry_after=SHUTDOWN_RETRY_SECONDS,
+        )
+    return timed_out(job, limit)
 
 
 def timed_out(job: Job, limit: float) -> SpeechTimeout:
@@ -141,7 +180,7 @@ def _client_error(code: str) -> type[InvalidRequest]:
 
 def audio_file(job: Job, path: Path) -> FileResponse:
     """A succeeded job's stored file (``path``, known to exist), with its checksum, as the
-    speech call's answer."""
+    speech call's answer (``X-Sample-Rate``: the file's, which is the job's output rate)."""
     fmt = str(job.params.get("format", "wav"))
     return FileResponse(
         path,
