@@ -34,7 +34,7 @@ from typing import Any
 
 from harness import Service, timestamp, wait_for
 
-from steadyvoice.jobs.liveness import BUSY, READY, STANDBY, WorkerRegistry
+from steadyvoice.jobs.liveness import BUSY, READY, STANDBY, WorkerRegistry, parse_worker_id
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.jobs.supervisor import spares_for
 from steadyvoice.settings import Settings
@@ -105,8 +105,8 @@ def _serving_pid(svc: Service, store: JobStore) -> int | None:
 
 
 def _recovered(svc: Service, pid: int) -> dict[str, Any] | None:
-    wanted = f":{pid}"
-    done = [e for e in _events(svc, "worker.recovered") if e["worker_id"].endswith(wanted)]
+    recovered = _events(svc, "worker.recovered")
+    done = [e for e in recovered if parse_worker_id(e["worker_id"])[1] == pid]
     return done[0] if done else None
 
 

@@ -9,10 +9,16 @@ background thread, so synchronous bench code drives it::
         proxy.cut()        # abort every open connection (RST both ways); refuse new ones
         proxy.restore()    # listen again on the same port
         proxy.outage(3.0)  # cut, wait 3 s, restore
+        proxy.stall()      # keep every connection open, forward nothing (a half-open link)
 
 While cut, the port is closed: a new connection is refused (``ECONNREFUSED``), as from a
 database server that is down. Open connections are aborted, not closed cleanly, so both ends
 see a reset mid-conversation, as from a server crash or a network partition.
+
+While stalled, nothing is forwarded and nothing is closed: what is sent is read and dropped, and
+no answer ever comes, as from a peer that vanished without a reset or a hung middlebox. New
+connections are accepted and stall too, until ``restore()``; connections that were open when the
+stall began stay silent for good (the client must give up on them), until ``cut()``.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -42,6 +48,9 @@ class TcpProxy:
         self.connections = 0  # accepted since start
         self.cuts = 0
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._frozen: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._silent: set[asyncio.StreamWriter] = set()  # accepted while stalled
+        self._stalled = False
         self._server: asyncio.Server | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
@@ -58,8 +67,14 @@ class TcpProxy:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
 
     def restore(self) -> None:
-        """Listen (again) and forward new connections."""
+        """Listen (again) and forward new connections (stalled open ones stay silent)."""
+        self._stalled = False
         self._call(self._listen())
+
+    def stall(self) -> int:
+        """Forward nothing more on the open connections, ever, and accept new ones without
+        answering until ``restore()``; nothing is closed. Returns the connections stalled."""
+        return self._call(self._stall())
 
     def cut(self) -> int:
         """Stop listening and abort every open connection; returns how many were cut."""
@@ -109,8 +124,17 @@ class TcpProxy:
         for client, upstream in pairs:
             client.transport.abort()
             upstream.transport.abort()
+        for writer in self._silent:
+            writer.transport.abort()
         self._pairs.clear()
+        self._frozen.clear()
+        self._silent.clear()
         return len(pairs)
+
+    async def _stall(self) -> int:
+        self._stalled = True
+        self._frozen |= self._pairs
+        return len(self._pairs)
 
     async def _shutdown(self) -> None:
         await self._cut()
@@ -121,6 +145,14 @@ class TcpProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        if self._stalled:
+            self._silent.add(writer)
+            try:
+                await _pipe(reader, None)
+            finally:
+                self._silent.discard(writer)
+                writer.transport.abort()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -129,20 +161,32 @@ class TcpProxy:
         pair = (writer, up_writer)
         self._pairs.add(pair)
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            frozen = self._frozen
+            await asyncio.gather(
+                _pipe(reader, up_writer, lambda: pair in frozen),
+                _pipe(up_reader, writer, lambda: pair in frozen),
+            )
         finally:
             self._pairs.discard(pair)
+            self._frozen.discard(pair)
             for w in pair:
                 w.transport.abort()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy until EOF or an error, then half-close the other side."""
+async def _pipe(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter | None,
+    stalled: Callable[[], bool] = lambda: False,
+) -> None:
+    """Copy until EOF or an error, then half-close the other side. What arrives while
+    ``stalled()`` (or with no ``writer``) is read and dropped."""
     with contextlib.suppress(OSError, asyncio.IncompleteReadError):
         while data := await reader.read(BUFFER):
+            if writer is None or stalled():
+                continue
             writer.write(data)
             await writer.drain()
-        if writer.can_write_eof():
+        if writer is not None and not stalled() and writer.can_write_eof():
             writer.write_eof()
 
 

@@ -52,6 +52,7 @@ def _worker(args: argparse.Namespace) -> int:
     from steadyvoice.jobs.database import shown_url
     from steadyvoice.jobs.link import WorkerLink
     from steadyvoice.jobs.liveness import local_worker_id
+    from steadyvoice.jobs.outputs import sweep
     from steadyvoice.jobs.store import JobStore
     from steadyvoice.jobs.worker import Worker
     from steadyvoice.observability.logs import configure_logging, event
@@ -59,16 +60,17 @@ def _worker(args: argparse.Namespace) -> int:
     settings = load_settings()
     configure_logging(settings.log_level, "worker", settings.log_format)
     prepare_data_dir(settings)
-    store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
+    store = JobStore.from_url(settings.resolved_database_url, settings.data_dir, settings.database)
     if not args.supervised:  # a supervised worker's ``serve`` said so and migrated
         database = shown_url(settings.resolved_database_url)
         event(logging.getLogger("steadyvoice.worker"), "worker.database", database=database)
         store.migrate()
+        sweep(settings.outputs_dir)  # what killed writes left behind (serve's sweep otherwise)
     worker = Worker(
         settings,
         store,
         build_engine(settings),
-        local_worker_id(),
+        local_worker_id(instance=args.instance),
         parent_pid=os.getppid() if args.supervised else None,
         link=None if args.link is None else WorkerLink(args.link, standby=args.standby),
     )
@@ -86,13 +88,12 @@ def _worker(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from steadyvoice.command_store import opened_store
     from steadyvoice.storage.local import LocalStorage
-    from steadyvoice.storage.verify import verify_outputs, verify_references
-    from steadyvoice.voices.store import VoiceStore
+    from steadyvoice.storage.verify import verify_outputs, verify_references, voices_in_batches
 
     settings = load_settings()
     with opened_store(settings, create=False) as store:
         report = verify_outputs(store, LocalStorage(settings.outputs_dir))
-        verify_references(VoiceStore(store).every(), LocalStorage(settings.voices_dir), report)
+        verify_references(voices_in_batches(store), LocalStorage(settings.voices_dir), report)
     if args.json:
         print(json.dumps(report.__dict__ | {"healthy": report.healthy}, indent=2))
     else:
@@ -137,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
     worker.add_argument("--link", type=int, help=argparse.SUPPRESS)  # the supervisor's socket
     worker.add_argument("--standby", action="store_true", help=argparse.SUPPRESS)  # a spare
+    # The random part of the worker id, chosen by the supervisor so it knows the child's id.
+    worker.add_argument("--instance", help=argparse.SUPPRESS)
     worker.set_defaults(func=_worker)
 
     synth_command.add_parser(sub)

@@ -48,7 +48,7 @@ def open_store(settings: Settings, *, create: bool) -> JobStore:
         path = sqlite_file(url)
         if path is not None and not path.is_file():  # connecting would create it
             raise NoDatabase(f"no database at {path}; {WHERE}", path=str(path))
-    store = JobStore.from_url(url, settings.data_dir)
+    store = JobStore.from_url(url, settings.data_dir, settings.database)
     try:
         _check_schema(store, shown, create, WHERE if url.startswith("sqlite") else WHICH)
         if create:

@@ -338,3 +338,18 @@ class SchemaNotCurrent(NoDatabase):
     or newer (made by a later steadyvoice). Commands that only read never change it."""
 
     code = "schema_not_current"
+
+
+class StorageError(SteadyVoiceError):
+    """Writing audio to the server's disk failed (an I/O error, a permission); recorded on the
+    job, whose worker goes on to the next one."""
+
+    code = "storage_error"
+    status = 500
+
+
+class StorageFull(StorageError):
+    """No space left (or the quota is spent) on the disk that holds the outputs."""
+
+    code = "storage_full"
+    status = 507

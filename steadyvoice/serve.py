@@ -158,16 +158,18 @@ def _run(settings: Settings, sockets: list[socket.socket]) -> int:
     import uvicorn
 
     from steadyvoice.api.app import create_app
+    from steadyvoice.jobs.outputs import sweep
     from steadyvoice.jobs.reaper import release_gone_workers
     from steadyvoice.jobs.store import JobStore
     from steadyvoice.jobs.supervisor import Supervisor
     from steadyvoice.observability.logs import configure_logging
 
     log_format = configure_logging(settings.log_level, "api", settings.log_format)
-    store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
+    store = JobStore.from_url(settings.resolved_database_url, settings.data_dir, settings.database)
     store.migrate()
     # After a power cut, this host's dead workers' jobs run again now, not when leases expire.
     release_gone_workers(store, settings.jobs.max_attempts)
+    sweep(settings.outputs_dir)  # what killed writes left behind
     supervisor = Supervisor(settings, store)
     supervisor.start()
     app = create_app(settings)

@@ -88,6 +88,16 @@ class JobSettings(_Group):
         return self
 
 
+class DatabaseSettings(_Group):
+    """PostgreSQL time limits: no call waits forever on a stuck server or a dead link
+    (``steadyvoice.jobs.pgguards``). SQLite ignores them."""
+
+    statement_timeout_seconds: PositiveSeconds = 30.0
+    keepalive_idle_seconds: int = Field(10, ge=1, le=3_600)
+    keepalive_interval_seconds: int = Field(5, ge=1, le=600)
+    keepalive_count: int = Field(3, ge=1, le=30)
+
+
 class StorageSettings(_Group):
     """Where outputs go and how much free disk readiness demands."""
 
@@ -152,6 +162,13 @@ class SloSettings(_Group):
     latency_max_chars: int = Field(200, ge=1, le=100_000)
     window_days: int = Field(30, ge=1, le=366)
     readiness_check_seconds: PositiveSeconds = 5.0
+
+
+class RetentionSettings(_Group):
+    """How long SLO bookkeeping rows are kept; at least the SLO window, which reads them."""
+
+    refusals_days: int = Field(90, ge=1, le=3_660)
+    incidents_days: int = Field(400, ge=1, le=3_660)
 
 
 class AdmissionSettings(_Group):
@@ -267,6 +284,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     database_url: str | None = None
+    database: DatabaseSettings = DatabaseSettings()
     metrics_dir: Path | None = None
     engine: Literal["piper", "fake", "cosyvoice"] = "piper"
     workers: int = Field(
@@ -283,6 +301,7 @@ class Settings(BaseSettings):
     piper: PiperSettings = Field(default_factory=PiperSettings)  # sized from the CPUs at start
     voices: VoiceSettings = VoiceSettings()
     slo: SloSettings = SloSettings()
+    retention: RetentionSettings = RetentionSettings()
     admission: AdmissionSettings = AdmissionSettings()
     security: SecuritySettings = SecuritySettings()
     speech: SpeechSettings = SpeechSettings()
@@ -322,6 +341,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 "database_url must start with sqlite:, postgresql: or postgresql+psycopg:"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _retention_covers_slo_window(self) -> Settings:
+        window = self.slo.window_days
+        for name in ("refusals_days", "incidents_days"):
+            if getattr(self.retention, name) < window:
+                raise ValueError(
+                    f"retention.{name} ({getattr(self.retention, name)}) must be at least "
+                    f"slo.window_days ({window}), or the SLO report would miss rows"
+                )
         return self
 
     @property

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from steadyvoice.jobs.store import NewJob
+from steadyvoice.jobs.store import NewJob, Result
 
 
 def new_job(text: str = "Hello there.", **overrides: Any) -> NewJob:
@@ -20,3 +20,13 @@ def new_job(text: str = "Hello there.", **overrides: Any) -> NewJob:
     }
     values.update(overrides)
     return NewJob(**values)
+
+
+# A recorded result for store tests that never write audio.
+RESULT = Result(
+    engine_version="fake-1+sr16000",
+    sample_rate=16_000,
+    duration_seconds=1.0,
+    sha256="ab" * 32,
+    size_bytes=32_044,
+)

@@ -34,6 +34,7 @@ from steadyvoice.jobs.reaper import Reaper
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.jobs.submit import JobService
 from steadyvoice.observability import metrics as metric_hooks
+from steadyvoice.observability import retention as slo_retention
 from steadyvoice.observability.incidents import IncidentMonitor
 from steadyvoice.periodic import Periodic
 from steadyvoice.security.audit import AuditLog
@@ -52,7 +53,7 @@ MULTIPART_OVERHEAD = 256 * 1024
 
 
 def build_services(settings: Settings) -> Services:
-    store = JobStore.from_url(settings.resolved_database_url, settings.data_dir)
+    store = JobStore.from_url(settings.resolved_database_url, settings.data_dir, settings.database)
     engine = build_engine(settings)
     dispatcher = DoorbellDispatcher(settings.run_dir)
     voices = VoiceService(settings, VoiceStore(store))
@@ -85,9 +86,11 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
         retention = timedelta(seconds=settings.speech.chunk_retention_seconds)
 
         def sweep() -> None:
-            """Expired rate-limit windows, and streamed chunks no client can still want."""
+            """Expired rate-limit windows, streamed chunks no client can still want, and
+            refusals and incidents past their retention."""
             services.limiter.sweep()
             chunks.sweep(retention)
+            slo_retention.sweep(services.store, settings.retention)
 
         sweeper = Periodic("sweeper", settings.security.rate_sweep_seconds, sweep, log)
         reaper = Reaper(services.store, DoorbellDispatcher(settings.run_dir), settings.jobs)

@@ -13,13 +13,13 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from steadyvoice.api.deps import Services, get_services
 from steadyvoice.api.health import readiness
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.observability import metrics
+from steadyvoice.observability.metric_files import SharedFilesCollector
 from steadyvoice.periodic import Periodic
 
 log = logging.getLogger("steadyvoice.metrics")
@@ -45,7 +45,7 @@ def metrics_endpoint(request: Request) -> Response:
     registry = CollectorRegistry()
     path = metrics.multiprocess_dir()
     if path is not None:
-        MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
+        registry.register(SharedFilesCollector(path))
     else:
         registry.register(_Forward(metrics.REGISTRY))
     registry.register(collector)

@@ -19,6 +19,9 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import InstrumentedAttribute
 
+from steadyvoice.jobs import pgguards
+from steadyvoice.settings import DatabaseSettings
+
 _MIGRATION_LOCK_ID = 0x5736_0001
 
 
@@ -37,8 +40,9 @@ def newest_first(
     return page
 
 
-def make_engine(url: str) -> Engine:
-    """A SQLAlchemy engine; SQLite gets WAL, a busy timeout and foreign keys."""
+def make_engine(url: str, guards: DatabaseSettings | None = None) -> Engine:
+    """A SQLAlchemy engine; SQLite gets WAL, a busy timeout and foreign keys, PostgreSQL the
+    time limits of ``guards`` (``steadyvoice.jobs.pgguards``; the defaults if None)."""
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
@@ -49,14 +53,17 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_engine(
+    guards = guards or DatabaseSettings()
+    engine = create_engine(
         url,
         pool_pre_ping=True,
         hide_parameters=True,  # error messages must never carry request text or consent
         pool_size=5,
         max_overflow=5,
-        connect_args={"connect_timeout": 5},
+        connect_args={"connect_timeout": 5, **pgguards.connect_args(url, guards)},
     )
+    pgguards.install(engine, guards)
+    return engine
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -134,13 +141,14 @@ def shown_url(url: str) -> str:
 def _migration_lock(engine: Engine, lock_dir: Path | None) -> Iterator[Connection]:
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
-            conn.commit()
-            try:
-                yield conn
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK_ID})
+            with pgguards.unbounded(conn):  # waiting for another migrator is no hang either
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK_ID})
                 conn.commit()
+                try:
+                    yield conn
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK_ID})
+                    conn.commit()
             return
         lock_path = (lock_dir or Path(".")) / ".migrate.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from datetime import timedelta
 
 from sqlalchemy import delete, select, update
 
 from steadyvoice.jobs import identity
-from steadyvoice.jobs.models import Worker, utcnow
+from steadyvoice.jobs.dbclock import db_now
+from steadyvoice.jobs.models import Worker
 from steadyvoice.jobs.store import JobStore
 
 LOADING = "loading"
@@ -17,11 +19,34 @@ STANDBY = "standby"  # a supervisor's spare: engine loaded, takes no job until p
 READY = "ready"
 BUSY = "busy"
 STOPPING = "stopping"
+INSTANCE_BYTES = 4  # 8 hex digits
 
 
-def local_worker_id(pid: int | None = None) -> str:
-    """Stable id for a worker process on this host: ``host:pid``."""
-    return f"{socket.gethostname()}:{pid if pid is not None else os.getpid()}"
+def new_instance() -> str:
+    """A random instance tag for one worker process (made once, when it starts)."""
+    return secrets.token_hex(INSTANCE_BYTES)
+
+
+def local_worker_id(pid: int | None = None, instance: str | None = None) -> str:
+    """The id of a worker process on this host: ``host:pid:instance``.
+
+    Hostname and pid alone repeat: containers may share a hostname and each start its pids
+    from 1. The random ``instance`` (a new one unless given: a supervisor names its child's
+    before it starts) makes the id unique, so one worker's row or jobs are never taken for
+    another's. Call it once per process and keep the result.
+    """
+    number = pid if pid is not None else os.getpid()
+    return f"{socket.gethostname()}:{number}:{instance or new_instance()}"
+
+
+def parse_worker_id(worker_id: str) -> tuple[str, int]:
+    """``(host, pid)`` of a worker id (``host:pid:instance``, or an older ``host:pid``);
+    pid 0 when the id names none."""
+    parts = worker_id.rsplit(":", 2)
+    if len(parts) == 3 and parts[1].isdigit():
+        return parts[0], int(parts[1])
+    host, _, pid = worker_id.rpartition(":")
+    return host, int(pid) if pid.isdigit() else 0
 
 
 class WorkerRegistry:
@@ -31,11 +56,10 @@ class WorkerRegistry:
         self._store = store
 
     def register(self, worker_id: str, engine: str) -> None:
-        now = utcnow()
-        host, _, pid = worker_id.rpartition(":")
-        number = int(pid) if pid.isdigit() else 0
+        host, number = parse_worker_id(worker_id)
         local = host == socket.gethostname() and number > 0
         with self._store.session() as s:
+            now = db_now(s)
             s.execute(delete(Worker).where(Worker.id == worker_id))
             s.add(
                 Worker(
@@ -59,7 +83,7 @@ class WorkerRegistry:
                 .values(
                     state=state,
                     current_job=current_job,
-                    heartbeat_at=utcnow(),
+                    heartbeat_at=db_now(s),
                     jobs_done=jobs_done,
                 )
             )
@@ -70,8 +94,8 @@ class WorkerRegistry:
 
     def live(self, max_age_seconds: float) -> list[Worker]:
         """Workers whose last heartbeat is recent enough."""
-        since = utcnow() - timedelta(seconds=max_age_seconds)
         with self._store.reading() as s:
+            since = db_now(s) - timedelta(seconds=max_age_seconds)
             return list(s.scalars(select(Worker).where(Worker.heartbeat_at >= since)))
 
     def serving(self, max_age_seconds: float) -> int:
@@ -99,7 +123,7 @@ class WorkerRegistry:
 
     def prune(self, max_age_seconds: float) -> int:
         """Forget workers silent for much longer than the readiness window."""
-        since = utcnow() - timedelta(seconds=max_age_seconds)
         with self._store.session() as s:
+            since = db_now(s) - timedelta(seconds=max_age_seconds)
             result = s.execute(delete(Worker).where(Worker.heartbeat_at < since))
             return int(result.rowcount)  # type: ignore[attr-defined]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,9 +23,12 @@ from steadyvoice.engines.base import (
     VoiceTarget,
 )
 from steadyvoice.engines.interrupt import Abandoned, watching
-from steadyvoice.errors import EngineError, SteadyVoiceError
+from steadyvoice.errors import EngineError, SteadyVoiceError, StorageError
+from steadyvoice.jobs.backoff import STORE_ERRORS, retry_store
 from steadyvoice.jobs.chunks import ChunkStore
 from steadyvoice.jobs.dispatch import Dispatcher, NullDispatcher
+from steadyvoice.jobs.outcome import left_to_reaper, observe, record_failure, record_success
+from steadyvoice.jobs.outputs import Staged, stage
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.jobs.store import Claim, JobStore, Result
 from steadyvoice.jobs.watch import ClaimWatch
@@ -107,6 +112,17 @@ def run_claimed(
     return status
 
 
+@dataclass(frozen=True)
+class _Made:
+    """A job's synthesized audio and the file it stores."""
+
+    audio: Audio
+    data: bytes
+    rate: int
+    version: str
+    synthesis_seconds: float
+
+
 def _run(
     claim: Claim,
     engine: Engine,
@@ -123,39 +139,71 @@ def _run(
         metrics.observe_claimed(job, claim.attempt)
         started = time.perf_counter()
         try:
-            request = request_for(claim, profiles)
-            fmt = str(job.params.get("format", "wav"))
-            adapted = request.target is not None
-            version = engine.version(request.voice, adapted=adapted) + encoder_tag(fmt)
-            engine_started = time.perf_counter()
-            with watching(watch.check):
-                if job.params.get("stream"):
-                    audio = _stream(claim, engine, request, ChunkStore(store), news, watch)
-                else:
-                    audio = engine.synthesize(request)
-                watch.check()  # not worth encoding if it was canceled meanwhile
-            synthesis_seconds = time.perf_counter() - engine_started
-            data, rate = encoded(audio, job.params)
+            made = _synthesize(claim, engine, store, profiles, news, watch)
+            staged = _write(storage, claim, made.data)
         except Abandoned as stop:
             return _abandoned(stop, started)
-        except SteadyVoiceError as exc:
-            return _record_failure(claim, store, exc.code, exc.message)
+        except SteadyVoiceError as exc:  # the engine's, the job's, or the disk's (storage_*)
+            return record_failure(claim, store, exc.code, exc.message, watch)
+        except STORE_ERRORS as exc:  # never an engine error: the database stayed away
+            return left_to_reaper("synthesis", exc)
         except Exception as exc:
             log.exception("engine failure")
-            return _record_failure(claim, store, "engine_error", f"{type(exc).__name__}: {exc}")
-        sha, size = storage.write_atomic(job.output_name, data)
-        result = Result(version, rate, audio.duration_seconds, sha, size)
-        if store.complete(claim, result):
+            message = f"{type(exc).__name__}: {exc}"
+            return record_failure(claim, store, "engine_error", message, watch)
+        audio_seconds = made.audio.duration_seconds
+        result = Result(made.version, made.rate, audio_seconds, staged.sha256, staged.size)
+        status = record_success(claim, store, staged, result, watch)
+        if status == JobStatus.SUCCEEDED.value:
             event(
                 log,
                 "job.succeeded",
                 seconds=round(time.perf_counter() - started, 4),
-                audio_seconds=round(audio.duration_seconds, 3),
-                sha256=sha,
+                audio_seconds=round(made.audio.duration_seconds, 3),
+                sha256=staged.sha256,
             )
-            _observe(store, job.id, slo, synthesis_seconds)
-            return JobStatus.SUCCEEDED.value
-        return _lost_claim(claim, store, storage)
+            observe(store, job.id, slo, made.synthesis_seconds)
+        return status
+
+
+def _synthesize(
+    claim: Claim,
+    engine: Engine,
+    store: JobStore,
+    profiles: Profiles | None,
+    news: Dispatcher,
+    watch: ClaimWatch,
+) -> _Made:
+    """Synthesize and encode. Store calls on the way (the voice profile, streamed chunks) ride
+    out a database blip: their errors are never taken for the engine's."""
+    job = claim.job
+    request = retry_store(partial(request_for, claim, profiles), "voice_profile", watch)
+    fmt = str(job.params.get("format", "wav"))
+    adapted = request.target is not None
+    version = engine.version(request.voice, adapted=adapted) + encoder_tag(fmt)
+    engine_started = time.perf_counter()
+    with watching(watch.check):
+        if job.params.get("stream"):
+            audio = _stream(claim, engine, request, ChunkStore(store), news, watch)
+        else:
+            audio = engine.synthesize(request)
+        watch.check()  # not worth encoding if it was canceled meanwhile
+    synthesis_seconds = time.perf_counter() - engine_started
+    data, rate = encoded(audio, job.params)
+    return _Made(audio, data, rate, version, synthesis_seconds)
+
+
+def _write(storage: LocalStorage, claim: Claim, data: bytes) -> Staged:
+    """Stage the output durably (:mod:`steadyvoice.jobs.outputs`); a disk that refuses fails
+    the job with a storage code."""
+    try:
+        return stage(storage, claim, data)
+    except StorageError as exc:
+        event(log, "job.storage_failed", level=logging.WARNING, error_code=exc.code)
+        raise
+    except OSError as exc:
+        event(log, "job.storage_failed", level=logging.WARNING, error_code=StorageError.code)
+        raise StorageError(f"could not write the output: {exc.strerror or exc}") from exc
 
 
 def _stream(
@@ -185,7 +233,7 @@ def _stream(
             rate = piece.sample_rate
             pcm = pcm16(piece.samples, rate)
             made = time.perf_counter()
-            if not chunks.add(claim, seq, rate, pcm):
+            if not retry_store(partial(chunks.add, claim, seq, rate, pcm), "chunk", watch):
                 raise watch.lost()
             news.notify(claim.job.id)
             if seq == 0:
@@ -215,40 +263,9 @@ def _first_chunk(began: float, made: float, seconds: float) -> None:
     )
 
 
-def _record_failure(claim: Claim, store: JobStore, code: str, message: str) -> str:
-    if store.fail(claim, code, message):
-        event(log, "job.failed", error_code=code)
-        _observe(store, claim.job.id)
-        return JobStatus.FAILED.value
-    return store.get(claim.job.id).status
-
-
-def _observe(
-    store: JobStore, job_id: str, slo: SloSettings | None = None, synthesis: float | None = None
-) -> None:
-    """Metrics for the final state this process just recorded; never fails the job."""
-    try:
-        metrics.observe_finished(store.get(job_id), slo, synthesis)
-    except Exception:
-        log.exception("could not record job metrics")
-
-
 def _abandoned(stop: Abandoned, started: float) -> str:
     """Stopped mid-synthesis: nothing was written, the job's record is someone else's now."""
     fields = {} if stop.chunks is None else {"chunks": stop.chunks}
     seconds = round(time.perf_counter() - started, 4)
     event(log, "job.abandoned", reason=stop.reason, status=stop.status, seconds=seconds, **fields)
     return stop.status
-
-
-def _lost_claim(claim: Claim, store: JobStore, storage: LocalStorage) -> str:
-    """Our claim ended while we worked (canceled, timed out, or reaped and redone elsewhere).
-
-    Output names derive from the job, so a retry elsewhere wrote the very same file: keep it if
-    that retry succeeded, otherwise remove what we wrote so no unrecorded audio lingers.
-    """
-    current = store.get(claim.job.id)
-    if current.status not in (JobStatus.SUCCEEDED.value, JobStatus.RUNNING.value):
-        storage.delete(claim.job.output_name)
-    event(log, "job.claim_lost", status=current.status)
-    return current.status

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,9 +24,11 @@ from steadyvoice.errors import (
     TooManyInFlight,
 )
 from steadyvoice.jobs.database import READ_ONLY, make_engine, migrate, newest_first
-from steadyvoice.jobs.models import Job, utcnow
+from steadyvoice.jobs.dbclock import db_now
+from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.states import TERMINAL, JobStatus, sources_of
 from steadyvoice.security.principal import DEFAULT_TENANT
+from steadyvoice.settings import DatabaseSettings
 
 IN_FLIGHT = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 IN_FLIGHT_RETRY_SECONDS = 5
@@ -105,8 +107,11 @@ class JobStore:
         )
 
     @classmethod
-    def from_url(cls, url: str, lock_dir: Path | None = None) -> JobStore:
-        return cls(make_engine(url), lock_dir)
+    def from_url(
+        cls, url: str, lock_dir: Path | None = None, database: DatabaseSettings | None = None
+    ) -> JobStore:
+        """A store on ``url``; ``database`` holds PostgreSQL's time limits (defaults if None)."""
+        return cls(make_engine(url, database), lock_dir)
 
     def migrate(self) -> None:
         migrate(self.engine, self._lock_dir)
@@ -134,52 +139,46 @@ class JobStore:
 
         ``max_in_flight`` caps the requester's queued + running jobs; the count and the insert
         are one transaction, serialized per requester, so parallel API processes cannot both
-        take the last place.
+        take the last place. The key is looked up inside that transaction, before the count: a
+        repeat racing its original is answered with the original's job, never refused for the
+        place that job holds. Two first requests racing to insert: the unique key lets one in,
+        and the other returns its job.
         """
-        if new.idempotency_key is not None:
-            existing = self._by_idempotency_key(new)
-            if existing is not None:
-                return existing, False
-        now = utcnow()
-        job_id = uuid.uuid4().hex
-        job = Job(
-            id=job_id,
-            status=JobStatus.QUEUED.value,
-            text=new.text,
-            spoken_text=new.spoken_text,
-            voice=new.voice,
-            engine=new.engine,
-            engine_version=new.engine_version,
-            params=new.params,
-            requester=new.requester,
-            tenant=new.tenant,
-            request_id=new.request_id,
-            idempotency_key=new.idempotency_key,
-            request_hash=new.request_hash(),
-            created_at=now,
-            deadline_at=now + timedelta(seconds=new.deadline_seconds),
-            attempts=0,
-            output_name=output_name_for(job_id, now, str(new.params.get("format", "wav"))),
-        )
         try:
             with self.session() as s:
                 if max_in_flight is not None:
+                    _serialize_requester(s, new.requester)
+                existing = self._repeat_of(s, new)
+                if existing is not None:
+                    return existing, False
+                if max_in_flight is not None:
                     _check_in_flight(s, new.requester, max_in_flight)
+                job = _queued(new, db_now(s))
                 s.add(job)
         except IntegrityError:
-            existing = self._by_idempotency_key(new)
+            existing = self.find_repeat(new)
             if existing is None:
                 raise
             return existing, False
         return job, True
 
-    def _by_idempotency_key(self, new: NewJob) -> Job | None:
+    def find_repeat(self, new: NewJob) -> Job | None:
+        """The job this request's idempotency key already recorded (None: no key, or a new
+        one); ``idempotency_key_reused`` if the key recorded a different request."""
+        if new.idempotency_key is None:
+            return None
         with self.reading() as s:
-            job = s.scalar(
-                select(Job).where(
-                    Job.requester == new.requester, Job.idempotency_key == new.idempotency_key
-                )
+            return self._repeat_of(s, new)
+
+    @staticmethod
+    def _repeat_of(s: Session, new: NewJob) -> Job | None:
+        if new.idempotency_key is None:
+            return None
+        job = s.scalar(
+            select(Job).where(
+                Job.requester == new.requester, Job.idempotency_key == new.idempotency_key
             )
+        )
         if job is not None and job.request_hash != new.request_hash():
             raise IdempotencyKeyReused(
                 "this Idempotency-Key was already used for a different request",
@@ -256,8 +255,8 @@ class JobStore:
     def claim(self, worker_id: str, lease_seconds: float) -> Claim | None:
         """Atomically take the oldest queued job that is still inside its deadline."""
         for _ in range(8):
-            now = utcnow()
             with self.session() as s:
+                now = db_now(s)
                 q = (
                     select(Job.id)
                     .where(Job.status == JobStatus.QUEUED.value, Job.deadline_at > now)
@@ -300,28 +299,44 @@ class JobStore:
             stmt = (
                 update(Job)
                 .where(*self.held(claim))
-                .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+                .values(lease_expires_at=db_now(s) + timedelta(seconds=lease_seconds))
                 .execution_options(synchronize_session=False)
             )
             return int(s.execute(stmt).rowcount) == 1  # type: ignore[attr-defined]
 
-    def _finish(self, claim: Claim, target: JobStatus, **values: Any) -> bool:
+    def _finish(
+        self,
+        claim: Claim,
+        target: JobStatus,
+        before_commit: Callable[[], None] | None = None,
+        **values: Any,
+    ) -> bool:
         with self.session() as s:
             moved = self._move(
                 s,
                 target,
                 self.held(claim),
-                finished_at=utcnow(),
+                finished_at=db_now(s),
                 lease_expires_at=None,
                 **values,
             )
+            if moved == 1 and before_commit is not None:
+                before_commit()  # the row stays locked to the commit: nobody else finishes it
         return moved == 1
 
-    def complete(self, claim: Claim, result: Result) -> bool:
-        """Record success in one transaction; False if the claim was lost meanwhile."""
+    def complete(
+        self, claim: Claim, result: Result, publish: Callable[[], None] | None = None
+    ) -> bool:
+        """Record success in one transaction; False if the claim was lost meanwhile.
+
+        ``publish`` puts the output file in place (:mod:`steadyvoice.jobs.outputs`): it runs
+        inside that transaction once the fenced update matched, before the commit, so only the
+        attempt that is recorded ever writes the output, and a visible success has its file.
+        """
         return self._finish(
             claim,
             JobStatus.SUCCEEDED,
+            publish,
             engine_version=result.engine_version,
             sample_rate=result.sample_rate,
             duration_seconds=result.duration_seconds,
@@ -343,7 +358,7 @@ class JobStore:
                 s,
                 JobStatus.CANCELED,
                 [Job.id == job_id],
-                finished_at=utcnow(),
+                finished_at=db_now(s),
                 lease_expires_at=None,
             )
         if moved != 1:
@@ -363,9 +378,9 @@ class JobStore:
         Deadlines go first, so an overdue job with a dead worker is failed once as ``timeout``
         instead of being requeued and then failed in the same pass.
         """
-        now = utcnow()
         timed_out: list[str] = []
         with self.session() as s:
+            now = db_now(s)
             ids = list(
                 s.scalars(
                     select(Job.id).where(
@@ -393,6 +408,7 @@ class JobStore:
         report = ReapReport()
         running = Job.status == JobStatus.RUNNING.value
         with self.session() as s:
+            now = db_now(s)
             rows = s.execute(select(Job.id, Job.attempts).where(running, *cond)).all()
             for job_id, attempts in rows:
                 guard = [Job.id == job_id, Job.attempts == attempts, running, *cond]
@@ -401,7 +417,7 @@ class JobStore:
                         s,
                         JobStatus.FAILED,
                         guard,
-                        finished_at=utcnow(),
+                        finished_at=now,
                         lease_expires_at=None,
                         error_code=WORKER_LOST,
                         error_message=f"{why} on attempt {attempts} of {max_attempts}",
@@ -415,10 +431,39 @@ class JobStore:
         return JobStatus(self.get(job_id).status) in TERMINAL
 
 
+def _queued(new: NewJob, now: datetime) -> Job:
+    """The row that records ``new`` as a queued job, created ``now`` (the database's clock)."""
+    job_id = uuid.uuid4().hex
+    return Job(
+        id=job_id,
+        status=JobStatus.QUEUED.value,
+        text=new.text,
+        spoken_text=new.spoken_text,
+        voice=new.voice,
+        engine=new.engine,
+        engine_version=new.engine_version,
+        params=new.params,
+        requester=new.requester,
+        tenant=new.tenant,
+        request_id=new.request_id,
+        idempotency_key=new.idempotency_key,
+        request_hash=new.request_hash(),
+        created_at=now,
+        deadline_at=now + timedelta(seconds=new.deadline_seconds),
+        attempts=0,
+        output_name=output_name_for(job_id, now, str(new.params.get("format", "wav"))),
+    )
+
+
+def _serialize_requester(s: Session, requester: str) -> None:
+    """Hold ``requester``'s lock to the end of the transaction: its creates run one at a time.
+    SQLite needs none (its writers are serialized by ``BEGIN IMMEDIATE``)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:r))"), {"r": requester})
+
+
 def _check_in_flight(s: Session, requester: str, limit: int) -> None:
     """Refuse (429) when ``requester`` already has ``limit`` jobs queued or running."""
-    if s.get_bind().dialect.name == "postgresql":  # SQLite writers are serialized already
-        s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:r))"), {"r": requester})
     q = select(func.count()).where(Job.requester == requester, Job.status.in_(IN_FLIGHT))
     in_flight = int(s.scalar(q) or 0)
     if in_flight >= limit:

@@ -8,8 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from steadyvoice.audio.formats import FORMATS, encoder_tag
 from steadyvoice.engines.base import (
     DEFAULT_SEED,
@@ -19,6 +17,7 @@ from steadyvoice.engines.base import (
     check_request,
 )
 from steadyvoice.errors import (
+    Busy,
     TextEmpty,
     TextTooLong,
     UnknownVoice,
@@ -87,15 +86,26 @@ class JobService:
 
         The job belongs to the caller's key and tenant; a voice profile must be visible to the
         caller. Admission control and the key's in-flight quota apply only to new work: a
-        repeat of an accepted job is always answered, however busy the queue is.
+        repeat of an accepted job is always answered, however busy the queue is, even one that
+        races its original (refused as new work, it looks the key up again).
         ``precondition`` (a caller's own check, e.g. that a worker is live) also runs for new
         work only, once the request is valid; it raises to refuse.
         """
         new = self._checks.validate(req, caller, request_id, idempotency_key)
-        if not self._is_repeat(new):
+        first = self._store.find_repeat(new)
+        if first is not None:
+            return first, False
+        try:
             if precondition is not None:
                 precondition()
             self._admission.admit(len(new.text))
+        except Busy:
+            # Refused as new work, perhaps for the very job a racing twin of this request
+            # recorded meanwhile: a repeat is answered with it, however busy the service is.
+            first = self._store.find_repeat(new)
+            if first is None:
+                raise
+            return first, False
         job, created = self._store.create(new, caller.max_in_flight)
         if created:
             event(
@@ -108,16 +118,6 @@ class JobService:
             )
             self._dispatcher.notify(job.id)
         return job, created
-
-    def _is_repeat(self, new: NewJob) -> bool:
-        """True when this idempotency key already recorded a job (store.create returns it)."""
-        if new.idempotency_key is None:
-            return False
-        q = select(Job.id).where(
-            Job.requester == new.requester, Job.idempotency_key == new.idempotency_key
-        )
-        with self._store.reading() as s:
-            return s.scalar(q) is not None
 
 
 class RequestChecks:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from steadyvoice.jobs import link
-from steadyvoice.jobs.liveness import local_worker_id
+from steadyvoice.jobs.liveness import local_worker_id, new_instance
 from steadyvoice.jobs.models import utcnow
 from steadyvoice.jobs.restarts import Backoff, Life
 from steadyvoice.jobs.store import JobStore
@@ -50,13 +50,14 @@ class _Child:
     proc: subprocess.Popen[bytes]
     link: socket.socket
     standby: bool
+    instance: str  # the worker id's random part, given to the child (``--instance``)
     loaded: bool = False
     ready_at: float | None = None
     jobs_done: int = 0
 
     @property
     def worker_id(self) -> str:
-        return local_worker_id(self.proc.pid)
+        return local_worker_id(self.proc.pid, self.instance)
 
     def life(self, code: int, now: float) -> Life:
         ready_for = None if self.ready_at is None else now - self.ready_at
@@ -124,12 +125,14 @@ class Supervisor:
         parent, child_end = socket.socketpair()
         cmd = [sys.executable, "-m", "steadyvoice", "worker", "--supervised"]
         cmd += ["--link", str(child_end.fileno())] + (["--standby"] if slot.spare else [])
+        instance = new_instance()
+        cmd += ["--instance", instance]
         try:
             proc = subprocess.Popen(cmd, env=dict(os.environ), pass_fds=(child_end.fileno(),))
         finally:
             child_end.close()
         parent.setblocking(False)
-        slot.child = _Child(proc=proc, link=parent, standby=slot.spare)
+        slot.child = _Child(proc=proc, link=parent, standby=slot.spare, instance=instance)
         self._selector.register(parent, selectors.EVENT_READ, slot.child)
         event(
             log,
@@ -262,7 +265,7 @@ class Supervisor:
         )
         if delay == 0:
             self._start(slot)  # the replacement first; the database writes after
-        self._release(child.proc.pid)
+        self._release(child)
 
     def _ready(self, slot: _Slot, child: _Child) -> None:
         outage, slot.outage = slot.outage, None
@@ -282,12 +285,11 @@ class Supervisor:
             ),
         )
 
-    def _release(self, pid: int) -> None:
-        metrics.mark_process_dead(pid)
+    def _release(self, child: _Child) -> None:
+        pid = child.proc.pid
+        metrics.process_exited(pid)
         try:
-            report = self._store.release_worker(
-                local_worker_id(pid), self._settings.jobs.max_attempts
-            )
+            report = self._store.release_worker(child.worker_id, self._settings.jobs.max_attempts)
         except Exception:
             log.exception("could not release the dead worker's jobs")
             return
@@ -318,7 +320,7 @@ class Supervisor:
                 child.proc.kill()
                 child.proc.wait()
             self._unwatch(child)
-            self._release(child.proc.pid)
+            self._release(child)
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()

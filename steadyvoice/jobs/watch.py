@@ -16,6 +16,8 @@ from steadyvoice.jobs.store import TIMEOUT, Claim, JobStore
 # How often a check between sentences asks the store: a cancel stops the work within about
 # this (plus the sentence in progress), not a lease heartbeat later. One indexed read each.
 POLL_SECONDS = 0.5
+# A claim whose record does not say its lease (never from JobStore.claim): the settings' default.
+DEFAULT_LEASE_SECONDS = 30.0
 
 
 class ClaimWatch:
@@ -25,6 +27,10 @@ class ClaimWatch:
     ``poll_seconds``; the heartbeat calls :meth:`lost` when the store refuses to renew the
     lease, and so does the runner when a fenced write is refused. Once lost, the claim stays
     lost: every later :meth:`check` raises :class:`Abandoned` at once, without asking again.
+
+    It also keeps the lease's end on this process's monotonic clock (from the claim, then from
+    each renewal the heartbeat reports): how long a write may be retried through a database
+    blip (:mod:`steadyvoice.jobs.backoff`).
     """
 
     def __init__(
@@ -33,11 +39,15 @@ class ClaimWatch:
         claim: Claim,
         poll_seconds: float = POLL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        lease_seconds: float | None = None,
     ) -> None:
         self.claim = claim
         self._store = store
         self._poll = poll_seconds
         self._clock = clock
+        self.lease_seconds = lease_of(claim) if lease_seconds is None else lease_seconds
+        # Counted from now, a little after the claim set it: the lease may end slightly sooner.
+        self._lease_ends = clock() + self.lease_seconds
         self._next_poll = clock() + poll_seconds  # it was ours a moment ago: claimed just now
         self._lock = threading.Lock()
         self._why: tuple[str, str] | None = None  # (reason, status) once lost
@@ -73,6 +83,22 @@ class ClaimWatch:
         # Requeued (its lease ran out), and maybe already taken and run again elsewhere.
         return "lease_lost", job.status
 
+    def now(self) -> float:
+        """This watch's clock (monotonic): take it before asking the store to renew."""
+        return self._clock()
+
+    def renewed(self, asked_at: float) -> None:
+        """The store extended the lease by a renewal sent at ``asked_at`` (:meth:`now`)."""
+        with self._lock:
+            self._lease_ends = max(self._lease_ends, asked_at + self.lease_seconds)
+
+    def lease_left(self) -> float:
+        """Seconds until the lease ends as far as this process knows; 0 once it is lost."""
+        if self._why is not None:
+            return 0.0
+        with self._lock:
+            return max(0.0, self._lease_ends - self._clock())
+
     def _due(self) -> bool:
         with self._lock:
             now = self._clock()
@@ -89,3 +115,12 @@ class ClaimWatch:
                 return bool(s.scalar(select(exists().where(*JobStore.held(self.claim)))))
         except SQLAlchemyError:
             return True
+
+
+def lease_of(claim: Claim, default: float = DEFAULT_LEASE_SECONDS) -> float:
+    """The lease the claim was given, from its record (both times were set together)."""
+    job = claim.job
+    if job.lease_expires_at is None or job.started_at is None:
+        return default
+    seconds = (job.lease_expires_at - job.started_at).total_seconds()
+    return seconds if seconds > 0 else default

@@ -6,13 +6,13 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 
-from sqlalchemy.exc import OperationalError
-
 from steadyvoice.engines.base import DeviceMemory, Engine
 from steadyvoice.jobs import liveness
+from steadyvoice.jobs.backoff import STORE_ERRORS
 from steadyvoice.jobs.dispatch import Doorbell, ProgressBell
 from steadyvoice.jobs.link import JOB, READY, WorkerLink
 from steadyvoice.jobs.liveness import WorkerRegistry
@@ -29,6 +29,7 @@ from steadyvoice.voices.store import VoiceStore
 log = logging.getLogger("steadyvoice.worker")
 
 MB = 1024 * 1024
+STORE_WAIT_MAX_SECONDS = 5.0  # the longest wait between tries while the database is away
 
 
 @dataclass
@@ -86,8 +87,12 @@ class Worker:
         signal.signal(signal.SIGINT, handler)
 
     def run(self) -> None:
-        """Register, load the engine, then serve until stopped."""
-        self._registry.register(self._id, self._engine.name)
+        """Register, load the engine, then serve until stopped.
+
+        A database that goes away meanwhile never ends it: every store call waits for the
+        database to come back (a job's own writes for as long as its lease lives)."""
+        if not self._register():
+            return
         beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         beat.start()
         doorbell = Doorbell(self._settings.run_dir)
@@ -96,7 +101,7 @@ class Worker:
             self._stand_by()
             if not self._state.stop.is_set():
                 self._state.status = liveness.READY
-            self._beat()
+            _guarded("beat", self._beat)  # on a store error, the heartbeat thread beats again
             if self._link is not None and not self._state.stop.is_set():
                 self._link.send(READY)
             metrics.set_process_memory("worker")
@@ -108,7 +113,7 @@ class Worker:
             self._state.stop.set()
             self._state.exited.set()
             beat.join(timeout=5)
-            self._registry.remove(self._id)
+            self._unregister()
             event(
                 log,
                 "worker.stopped",
@@ -122,8 +127,8 @@ class Worker:
         while not self._state.stop.is_set():
             try:
                 claim = self._store.claim(self._id, self._settings.jobs.lease_seconds)
-            except OperationalError as exc:
-                event(log, "worker.store_unavailable", error=type(exc).__name__)
+            except STORE_ERRORS as exc:
+                _store_unavailable("claim", exc)
                 self._state.stop.wait(poll)
                 continue
             if claim is None:
@@ -134,7 +139,7 @@ class Worker:
 
     def _run(self, claim: Claim) -> None:
         # The heartbeat thread publishes state; no extra write per job on the hot path.
-        watch = ClaimWatch(self._store, claim)
+        watch = ClaimWatch(self._store, claim, lease_seconds=self._settings.jobs.lease_seconds)
         self._state.watch = watch
         self._state.status = liveness.BUSY
         try:
@@ -148,6 +153,13 @@ class Worker:
                 self._news,
                 watch,
             )
+        except STORE_ERRORS:
+            # The runner records store and disk failures itself; these two are the last line
+            # that keeps one job's trouble from ending the worker. The lease, no longer
+            # renewed, hands the job to the reaper.
+            log.exception("job left to the reaper")
+        except OSError:
+            log.exception("job left to the reaper")
         finally:
             self._state.watch = None
             self._state.jobs_done += 1
@@ -161,7 +173,7 @@ class Worker:
         if self._link is None or not self._link.standby:
             return
         self._state.status = liveness.STANDBY
-        self._beat()
+        _guarded("beat", self._beat)  # on a store error, the heartbeat thread beats again
         if not self._link.wait_promoted(self._state.stop):
             self.request_stop()
 
@@ -224,13 +236,37 @@ class Worker:
             self._state.jobs_done,
         )
 
-    def _renew(self, watch: ClaimWatch | None) -> None:
+    def _renew(self) -> None:
         """Extend the job's lease; once the store refuses (canceled, taken back), tell the
-        watch, which stops the engine at its next sentence, and stop renewing."""
+        watch, which stops the engine at its next sentence, and stop renewing. The watch
+        learns each renewal too: the runner retries its writes while the lease lives."""
+        watch = self._state.watch
         if watch is None or watch.gone:
             return
-        if not self._store.heartbeat(watch.claim, self._settings.jobs.lease_seconds):
+        asked = watch.now()
+        if self._store.heartbeat(watch.claim, self._settings.jobs.lease_seconds):
+            watch.renewed(asked)
+        else:
             watch.lost()
+
+    def _register(self) -> bool:
+        """Add our liveness row, waiting for the database if need be (False: stopped first)."""
+        delay = self._settings.jobs.poll_interval_seconds
+        while not self._state.stop.is_set():
+            try:
+                self._registry.register(self._id, self._engine.name)
+                return True
+            except STORE_ERRORS as exc:
+                _store_unavailable("register", exc)
+                self._state.stop.wait(delay)
+                delay = min(delay * 2, STORE_WAIT_MAX_SECONDS)
+        return False
+
+    def _unregister(self) -> None:
+        try:
+            self._registry.remove(self._id)
+        except STORE_ERRORS as exc:  # the row ages out: readiness counts recent beats only
+            _store_unavailable("remove", exc)
 
     def _heartbeat_loop(self) -> None:
         interval = self._settings.jobs.heartbeat_seconds
@@ -238,9 +274,22 @@ class Worker:
             if self._parent_pid is not None and os.getppid() != self._parent_pid:
                 event(log, "worker.orphaned", parent_pid=self._parent_pid)
                 self.request_stop()
-            try:
-                self._beat()
-                self._renew(self._state.watch)
-                metrics.set_process_memory("worker")  # after the lease is safe; never raises
-            except Exception:
-                log.exception("heartbeat failed")
+            _guarded("lease", self._renew)  # first: the lease matters more than the beat
+            _guarded("beat", self._beat)
+            metrics.set_process_memory("worker")  # never raises
+
+
+def _store_unavailable(step: str, exc: Exception) -> None:
+    event(
+        log, "worker.store_unavailable", level=logging.WARNING, step=step, error=type(exc).__name__
+    )
+
+
+def _guarded(step: str, call: Callable[[], None]) -> None:
+    """``call()``, logging instead of raising: the heartbeat thread tries again shortly."""
+    try:
+        call()
+    except STORE_ERRORS as exc:
+        _store_unavailable(step, exc)
+    except Exception:
+        log.exception("heartbeat failed")

@@ -138,7 +138,7 @@ SPEECH_FIRST_AUDIO = Histogram(
 )
 # Series are labelled ``component`` and ``pid`` either way: in multiprocess mode the collector
 # adds ``pid`` itself (``liveall``), and a dead worker's file is removed by the supervisor
-# (``mark_process_dead``), so only live processes are shown.
+# (``process_exited``), so only live processes are shown.
 _SHARED = os.environ.get(MULTIPROC_ENV) is not None
 PROCESS_MEMORY = Gauge(
     "steadyvoice_process_resident_memory_bytes",
@@ -354,14 +354,15 @@ def set_process_memory(component: str) -> None:
 
 
 @_safe
-def mark_process_dead(pid: int) -> None:
-    """Drop a dead process's live gauges from the shared directory (multiprocess mode only)."""
+def process_exited(pid: int) -> None:
+    """A reaped process: drop its live gauges and fold its counts into the archive files
+    (multiprocess mode only; ``metric_files.compact``), so the dir does not grow per worker."""
     path = multiprocess_dir()
     if path is None:
         return
-    from prometheus_client import multiprocess
+    from steadyvoice.observability import metric_files
 
-    multiprocess.mark_process_dead(pid, path)  # type: ignore[no-untyped-call]
+    metric_files.compact(path, [pid])
 
 
 @_safe

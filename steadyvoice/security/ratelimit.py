@@ -33,6 +33,12 @@ def estimate(previous: int, current: int, elapsed: float) -> float:
     return previous * (WINDOW - elapsed) / WINDOW + current
 
 
+def _exact(elapsed: float) -> Fraction:
+    """``elapsed`` to the millisecond, exactly: ``Fraction(0.3)`` is 0.2999..., which would
+    move a boundary by one request."""
+    return Fraction(round(elapsed * 1000), 1000)
+
+
 def room(previous: int, elapsed: float, limit: int) -> int:
     """The most requests this clock minute may count, ``elapsed`` s into it, so that the
     estimate stays within ``limit`` (negative: none, last minute's share is over it already).
@@ -40,7 +46,7 @@ def room(previous: int, elapsed: float, limit: int) -> int:
     Exact arithmetic, like :func:`retry_after`, so the two agree on the boundary.
     """
     window = Fraction(int(WINDOW))
-    return math.floor(limit - previous * (window - Fraction(elapsed)) / window)
+    return math.floor(limit - previous * (window - _exact(elapsed)) / window)
 
 
 def retry_after(previous: int, current: int, elapsed: float, limit: int) -> int:
@@ -51,7 +57,7 @@ def retry_after(previous: int, current: int, elapsed: float, limit: int) -> int:
     and be rounded up to 21.
     """
     room = limit - 1  # the estimate must fall to this before one more request fits
-    window, spent = Fraction(int(WINDOW)), Fraction(elapsed)
+    window, spent = Fraction(int(WINDOW)), _exact(elapsed)
     if current <= room:
         if previous == 0:
             return 1

@@ -15,6 +15,8 @@ import httpx
 import soundfile as sf
 from processes import Process, ServiceFactory, poll  # type: ignore[import-not-found]
 
+from steadyvoice.jobs.liveness import parse_worker_id
+
 TEXT = "Steady voices read the statement aloud. The balance is forty two pounds."
 
 
@@ -89,7 +91,7 @@ def test_sigkill_worker_mid_job_completes_exactly_once(
         running = poll(
             lambda: (j := svc.job(job["id"]))["status"] == "running" and j, 30, "job running"
         )
-        os.kill(int(running["worker_id"].rsplit(":", 1)[1]), signal.SIGKILL)
+        os.kill(parse_worker_id(running["worker_id"])[1], signal.SIGKILL)
         done = svc.wait_job(job["id"], timeout=60)
     finally:
         stop.set()
@@ -159,7 +161,7 @@ def test_hung_worker_loses_its_lease_and_cannot_overwrite_the_retry(
     running = poll(
         lambda: (j := svc.job(job["id"]))["status"] == "running" and j, 30, "job running"
     )
-    frozen = int(running["worker_id"].rsplit(":", 1)[1])
+    frozen = parse_worker_id(running["worker_id"])[1]
     os.kill(frozen, signal.SIGSTOP)
     try:
         done = svc.wait_job(job["id"], timeout=60)

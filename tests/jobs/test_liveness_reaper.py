@@ -68,9 +68,9 @@ def run_dir() -> Iterator[Path]:
 # --- worker registry ----------------------------------------------------------------------
 
 
-def test_local_worker_id_is_host_and_pid() -> None:
-    assert local_worker_id() == f"{socket.gethostname()}:{os.getpid()}"
-    assert local_worker_id(123) == f"{socket.gethostname()}:123"
+def test_local_worker_id_is_host_pid_and_instance() -> None:
+    assert local_worker_id().startswith(f"{socket.gethostname()}:{os.getpid()}:")
+    assert local_worker_id(123, "0badcafe") == f"{socket.gethostname()}:123:0badcafe"
 
 
 def test_register_beat_live_remove(store: JobStore) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 
 from processes import Service, ServiceFactory, poll, run_cli  # type: ignore[import-not-found]
 
+from steadyvoice.jobs.liveness import parse_worker_id
+
 Env = Callable[..., dict[str, str]]
 
 
@@ -35,8 +37,8 @@ def _serving_pid(svc: Service, not_in: set[int]) -> int | None:
 
 
 def _recovered(svc: Service, worker_pid: int) -> dict[str, Any] | None:
-    wanted = f":{worker_pid}"
-    done = [e for e in _events(svc, "worker.recovered") if e["worker_id"].endswith(wanted)]
+    recovered = _events(svc, "worker.recovered")
+    done = [e for e in recovered if parse_worker_id(e["worker_id"])[1] == worker_pid]
     return done[0] if done else None
 
 
@@ -121,7 +123,7 @@ def test_a_spare_is_promoted_when_a_worker_dies(
     first = poll(lambda: _serving_pid(svc, {spare}), 30, "the serving worker")
     os.kill(first, signal.SIGKILL)
     recovered = poll(lambda: _recovered(svc, first), 60, f"the promotion; log:\n{svc.log()}")
-    assert recovered["replacement_id"].endswith(f":{spare}")
+    assert parse_worker_id(recovered["replacement_id"])[1] == spare
     assert recovered["restart"] == "immediate"
     [promoted] = _events(svc, "worker.promoted")
     assert promoted["pid"] == spare and promoted["loaded"] is True

@@ -86,7 +86,9 @@ async def create_speech(
 
     Streams by default (``stream: false``: the stored file, whole). A stream that ends without
     its terminating chunk is incomplete (the job failed or was canceled); leaving mid-stream
-    cancels the job. ``pcm`` is 24 kHz. Waits up to ``speech.wait_seconds`` for the job (504
+    cancels the job, unless the call has an ``Idempotency-Key``: then the job goes on, and a
+    repeat gets its audio (streamed while it runs, the stored file once it is done). ``pcm`` is
+    24 kHz. Waits up to ``speech.wait_seconds`` for the job (504
     ``speech_timeout`` after that; the job goes on). No live worker: 503 ``no_live_worker`` at
     once; a server shutting down: 503 ``shutting_down``. Fields that are none of ours are
     ignored and named in ``X-SteadyVoice-Ignored-Fields``. Every call is a job: ``X-Job-ID``.
@@ -95,11 +97,11 @@ async def create_speech(
     shutdown = shutdown_of(request.app)
     req = speech_request(body, services.settings, services.engine)
     submit = functools.partial(services.jobs.submit, precondition=answerable(services, shutdown))
-    job, _ = await anyio.to_thread.run_sync(
+    job, created = await anyio.to_thread.run_sync(
         submit, req, caller, request_id_var.get(), idempotency_key
     )
     note_object(request, job.id)
-    if req.stream:
+    if req.stream and (created or JobStatus(job.status) not in TERMINAL):
         marks = Marks(started, submitted=time.perf_counter())
         response = await _streamed(services, job, marks, shutdown)
     else:
@@ -172,6 +174,7 @@ async def _streamed(services: Services, job: Job, marks: Marks, shutdown: Shutdo
         CONTENT_TYPES[fmt],
         services.progress,
         shutdown,
+        shared=job.idempotency_key is not None,
     )
 
 

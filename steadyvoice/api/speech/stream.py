@@ -10,7 +10,9 @@ ready. What the client gets:
   chunk comes for ``speech.wait_seconds``, or the server shuts down before the end (at the end
   of its grace period, :mod:`steadyvoice.api.shutdown`): a client must not take a truncated
   stream for a whole one;
-* if the client goes away mid-stream, the job is canceled, so its worker stops at its next chunk.
+* if the client goes away mid-stream, the job is canceled, so its worker stops at its next chunk,
+  unless it has an idempotency key: repeats of the call share it, so it goes on; its chunks are
+  then left to the reaper (another call may be reading them), not deleted at the stream's end.
 
 A job with an ``output_rate`` (``pcm``: 24 kHz) is resampled on the way, as its stored file was;
 soxr gives the same samples however the audio is cut, so the stream is still the stored file.
@@ -77,9 +79,9 @@ class ChunkFeed:
     """Reads one job's chunks in order and encodes them to ``fmt``. Blocking: call it from a
     worker thread (it reads the store and runs the encoder), one call at a time.
 
-    It never lets a gap pass for a whole stream: chunks deleted under it (by another stream of
-    the same idempotent job, or swept) or fewer samples than the job recorded end the stream as
-    incomplete, or, before any audio, send the caller to the stored file.
+    It never lets a gap pass for a whole stream: chunks deleted under it (swept) or fewer
+    samples than the job recorded end the stream as incomplete, or, before any audio, send the
+    caller to the stored file.
     """
 
     def __init__(
@@ -188,6 +190,7 @@ class SpeechStream(StreamingResponse):
 
     Created once the first chunk is there (``first`` holds its encoded bytes), so the response
     starts with audio, and only a job that fails before any audio gets a JSON error instead.
+    ``shared``: other calls may follow the job too (it has an idempotency key).
     """
 
     def __init__(
@@ -199,6 +202,8 @@ class SpeechStream(StreamingResponse):
         media_type: str,
         progress: ProgressWatch | None = None,
         shutdown: Shutdown | None = None,
+        *,
+        shared: bool = False,
     ) -> None:
         super().__init__(
             iter(()),
@@ -211,6 +216,7 @@ class SpeechStream(StreamingResponse):
         self._marks = marks
         self._progress = progress
         self._shutdown = shutdown
+        self._shared = shared
         self._audio_sent = False
 
     async def stream_response(self, send: Send) -> None:
@@ -276,14 +282,20 @@ class SpeechStream(StreamingResponse):
         event(log, "speech.stream_cut", job_id=self._feed.job_id, reason=why, seq=self._feed.seq)
 
     def _abandon(self) -> None:
-        """The client is gone: cancel the job (its worker stops at its next chunk)."""
-        event(log, "speech.client_gone", job_id=self._feed.job_id, seq=self._feed.seq)
-        job = self._feed.cancel()
+        """The client is gone: cancel the job (its worker stops at its next chunk), unless
+        it is shared: then it goes on for whoever repeats the call."""
+        feed = self._feed
+        event(log, "speech.client_gone", job_id=feed.job_id, seq=feed.seq, kept=self._shared)
+        if self._shared:
+            return
+        job = feed.cancel()
         if job is not None:
             metrics.observe_finished(job, self._settings.slo)
         self._forget()
 
     def _forget(self) -> None:
+        if self._shared:  # another call may still be reading them: the reaper deletes them
+            return
         try:
             self._feed.forget()
         except Exception:  # the sweeper deletes them later
