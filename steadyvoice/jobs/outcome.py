@@ -42,7 +42,9 @@ def record_success(
     except STORE_ERRORS as exc:
         return left_to_reaper("complete", exc)
     except StorageError as exc:  # the output could not be put in place: nothing was recorded
-        return record_failure(claim, store, exc.code, exc.message, watch)
+        status = record_failure(claim, store, exc.code, exc.message, watch)
+        _tidy(staged, status)  # a rename that landed before its fsync failed leaves no orphan
+        return status
     if current.status == SUCCEEDED and _ours(claim, current) and current.sha256 == result.sha256:
         return SUCCEEDED  # our first commit landed; its answer was lost
     return _lost_claim(current, staged)
@@ -103,9 +105,14 @@ def _lost_claim(current: Job, staged: Staged) -> str:
 
     We remove our own staged file, never another attempt's output (:func:`after_lost_claim`).
     """
-    try:
-        after_lost_claim(staged, current.status)
-    except OSError as exc:  # an unrecorded file left over is only clutter (verify lists it)
-        event(log, "job.output_not_removed", level=logging.WARNING, error=str(exc))
+    _tidy(staged, current.status)
     event(log, "job.claim_lost", status=current.status)
     return current.status
+
+
+def _tidy(staged: Staged, status: str) -> None:
+    """Remove what this attempt wrote that no record will name (:func:`after_lost_claim`)."""
+    try:
+        after_lost_claim(staged, status)
+    except OSError as exc:  # an unrecorded file left over is only clutter (verify lists it)
+        event(log, "job.output_not_removed", level=logging.WARNING, error=str(exc))

@@ -82,7 +82,11 @@ class Staged:
 def stage(storage: LocalStorage, claim: Claim, data: bytes) -> Staged:
     """Write ``data`` for ``claim``'s attempt (temp file, fsync, rename, folder fsync)."""
     name = staged_name(claim.job.output_name, claim.attempt)
-    sha, size = storage.write_atomic(name, data)
+    try:
+        sha, size = storage.write_atomic(name, data)
+    except OSError:  # the rename may have landed before the folder's fsync failed
+        storage.delete(name)
+        raise
     return Staged(storage, name, claim.job.output_name, sha, size)
 
 

@@ -64,7 +64,10 @@ def connect_args(url: str, guards: DatabaseSettings) -> dict[str, Any]:
     """libpq parameters: keepalives, the TCP user timeout and the statement timeout."""
     dead_after = guards.keepalive_idle_seconds
     dead_after += guards.keepalive_interval_seconds * guards.keepalive_count
-    statement = f"-c statement_timeout={round(guards.statement_timeout_seconds * 1000)}"
+    limit_ms = round(guards.statement_timeout_seconds * 1000)
+    # A client stuck inside a transaction (a hung fsync during publish, a paused VM) must not
+    # hold its row locks for ever: the server ends an idle transaction after the same time.
+    statement = f"-c statement_timeout={limit_ms} -c idle_in_transaction_session_timeout={limit_ms}"
     given = make_url(url).query.get("options")  # the operator's own options are kept
     if isinstance(given, str) and given:
         statement = f"{given} {statement}"
@@ -102,6 +105,7 @@ def unbounded(conn: Connection) -> Iterator[None]:
     dbapi.answer_seconds = None
     try:
         conn.execute(text("SET statement_timeout = 0"))
+        conn.execute(text("SET idle_in_transaction_session_timeout = 0"))
         conn.commit()
         yield
     finally:

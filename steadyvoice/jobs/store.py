@@ -383,10 +383,14 @@ class JobStore:
             now = db_now(s)
             ids = list(
                 s.scalars(
-                    select(Job.id).where(
+                    select(Job.id)
+                    .where(
                         Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]),
                         Job.deadline_at < now,
                     )
+                    # A row another transaction holds (a worker recording it) is left for the
+                    # next pass instead of stalling this one (PostgreSQL; SQLite has one writer).
+                    .with_for_update(skip_locked=True)
                 )
             )
             for job_id in ids:
@@ -409,7 +413,9 @@ class JobStore:
         running = Job.status == JobStatus.RUNNING.value
         with self.session() as s:
             now = db_now(s)
-            rows = s.execute(select(Job.id, Job.attempts).where(running, *cond)).all()
+            rows = s.execute(
+                select(Job.id, Job.attempts).where(running, *cond).with_for_update(skip_locked=True)
+            ).all()
             for job_id, attempts in rows:
                 guard = [Job.id == job_id, Job.attempts == attempts, running, *cond]
                 if attempts >= max_attempts:

@@ -24,7 +24,8 @@ from steadyvoice.jobs.runner import run_claimed
 from steadyvoice.jobs.store import Claim, JobStore, Result
 from steadyvoice.jobs.watch import ClaimWatch
 from steadyvoice.settings import FakeSettings
-from steadyvoice.storage.local import LocalStorage
+from steadyvoice.storage import local
+from steadyvoice.storage.local import TEMP_PREFIX, LocalStorage
 from steadyvoice.storage.verify import verify_outputs
 
 pytestmark = pytest.mark.timeout(60)
@@ -223,3 +224,56 @@ def test_staged_names_are_temp_files_next_to_the_output() -> None:
 
 def _fake_claim(output_name: str, attempt: int) -> Claim:
     return Claim(job=Job(id="j" * 32, output_name=output_name), worker_id=A, attempt=attempt)
+
+
+def test_an_fsync_failing_after_the_rename_fails_the_job_and_leaves_no_orphan(
+    store: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rename landed, then the folder's fsync failed: nothing was recorded, the job fails
+    ``storage_error``, and the file that no record names is removed with the staged one."""
+    storage = LocalStorage(tmp_path / "outputs")
+    store.create(new_job("A job whose folder cannot be synced."))
+    claim = store.claim(A, 30)
+    assert claim is not None
+    renamed: list[Path] = []
+    real_replace, real_fsync = local.os.replace, local.fsync_dir
+
+    def replace(source: Any, target: Any) -> None:
+        real_replace(source, target)
+        if not Path(target).name.startswith(TEMP_PREFIX):  # the publish, not the staged write
+            renamed.append(Path(target))
+
+    def fsync_dir(path: Path) -> None:
+        if renamed:  # only once the output is in place: the staged write itself succeeds
+            raise OSError(5, "Input/output error")
+        real_fsync(path)
+
+    monkeypatch.setattr(local.os, "replace", replace)
+    monkeypatch.setattr(local, "fsync_dir", fsync_dir)
+    assert run_claimed(claim, _engine(), store, storage) == "failed"
+    job = store.get(claim.job.id)
+    assert job.error_code == "storage_error"
+    assert not storage.path(job.output_name).exists(), "an unrecorded output was left behind"
+    assert not storage.path(staged_name(job.output_name, claim.attempt)).exists()
+
+
+def test_a_staged_write_whose_folder_fsync_fails_leaves_no_staged_file(
+    store: JobStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = LocalStorage(tmp_path / "outputs")
+    store.create(new_job("A job whose staged file cannot be synced."))
+    claim = store.claim(A, 30)
+    assert claim is not None
+    real_fsync, calls = local.fsync_dir, []
+
+    def fsync_dir(path: Path) -> None:
+        calls.append(path)
+        if any(p.name.startswith(TEMP_PREFIX) for p in path.iterdir()):
+            raise OSError(5, "Input/output error")  # after the staged file's rename
+        real_fsync(path)
+
+    monkeypatch.setattr(local, "fsync_dir", fsync_dir)
+    assert run_claimed(claim, _engine(), store, storage) == "failed"
+    job = store.get(claim.job.id)
+    assert job.error_code == "storage_error"
+    assert not storage.path(staged_name(job.output_name, claim.attempt)).exists()

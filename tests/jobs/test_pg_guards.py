@@ -77,11 +77,13 @@ def test_connections_carry_keepalives_and_the_statement_timeout(guarded: JobStor
     with guarded.engine.connect() as conn:
         params = conn.connection.dbapi_connection.info.get_parameters()  # type: ignore[union-attr]
         timeout = conn.execute(text("SHOW statement_timeout")).scalar()
+        idle = conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar()
     assert params["keepalives"] == "1"
     assert (params["keepalives_idle"], params["keepalives_interval"]) == ("10", "5")
     assert params["keepalives_count"] == "3"
     assert params["tcp_user_timeout"] == str((10 + 5 * 3) * 1000)
     assert timeout == "1s"
+    assert idle == "1s"  # a client stuck mid-transaction does not hold its row locks for ever
 
 
 def test_migrations_are_exempt_from_the_limits(pg_url: str, tmp_path: Path) -> None:
