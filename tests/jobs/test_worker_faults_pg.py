@@ -20,6 +20,7 @@ from factories import new_job  # type: ignore[import-not-found]
 from pg_proxy import through  # type: ignore[import-not-found]
 from processes import TERMINAL, Process, poll  # type: ignore[import-not-found]
 
+from steadyvoice.jobs.chunks import ChunkStore
 from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.store import JobStore
@@ -111,4 +112,52 @@ def test_a_database_cut_around_completion_neither_ends_the_worker_nor_loses_the_
     after, _ = store.create(new_job("The next job, once the database is back."))
     taken = _ended(store, after.id, worker.log)
     assert (taken.status, taken.worker_id) == ("succeeded", done.worker_id)
+    assert _alive(worker), "the worker is still serving"
+
+
+def test_a_database_cut_during_synthesis_is_retried_not_an_engine_error(
+    store: JobStore,
+    proxy: TcpProxy,
+    pg_url: str,
+    service_env: Callable[..., dict[str, str]],
+    start_worker: Callable[[dict[str, str]], Process],
+    tmp_path: Path,
+) -> None:
+    """Issue 21 item 3 with real processes: a streamed job writes a chunk per sentence while it
+    synthesizes; the database goes away between sentences and comes back. The chunk writes are
+    retried, and the job succeeds on its first attempt instead of failing ``engine_error``."""
+    env = service_env(
+        data_dir=tmp_path / "data",
+        database_url=through(proxy, pg_url),
+        engine="fake",
+        fake__seconds_per_char="0.025",
+        jobs__lease_seconds="30",
+        jobs__heartbeat_seconds="1",
+    )
+    worker = start_worker(env)
+    registry = WorkerRegistry(store)
+    poll(
+        lambda: [w.state for w in registry.live(60)] == ["ready"],
+        90,
+        f"the worker ready; log:\n{worker.log()}",
+    )
+    sentences = " ".join(f"Sentence number {n} is read out in about one second." for n in range(5))
+    params = {"seed": 42, "speed": 1.0, "format": "wav", "stream": True}
+    job, _ = store.create(new_job(sentences, params=params))
+    chunks = ChunkStore(store)
+    poll(lambda: chunks.after(job.id, -1), 30, f"the first chunk; log:\n{worker.log()}")
+
+    cut_at = time.monotonic()
+    proxy.cut()
+    poll(
+        lambda: _alive(worker) and '"job.store_retry"' in worker.log(),
+        30,
+        f"the worker retrying a chunk write; log:\n{worker.log()}",
+    )
+    time.sleep(max(0.0, cut_at + 3.0 - time.monotonic()))  # the outage's length
+    proxy.restore()
+
+    done = _ended(store, job.id, worker.log)
+    assert (done.status, done.attempts, done.error_code) == ("succeeded", 1, None), worker.log()
+    assert len(_events(worker.log(), "job.succeeded", job.id)) == 1
     assert _alive(worker), "the worker is still serving"
