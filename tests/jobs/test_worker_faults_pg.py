@@ -63,17 +63,19 @@ def _events(log: str, name: str, job_id: str) -> list[dict[str, Any]]:
     return [x for x in lines if x.get("event") == name and x.get("job_id") == job_id]
 
 
-def test_a_database_cut_around_completion_neither_ends_the_worker_nor_loses_the_result(
+@pytest.fixture
+def worker(
     store: JobStore,
     proxy: TcpProxy,
     pg_url: str,
     service_env: Callable[..., dict[str, str]],
     start_worker: Callable[[dict[str, str]], Process],
     tmp_path: Path,
-) -> None:
-    data = tmp_path / "data"
+) -> Process:
+    """A ready standalone worker (fake engine, about 0.025 s a character, data under
+    ``tmp_path / "data"``) that reaches PostgreSQL through ``proxy``."""
     env = service_env(
-        data_dir=data,
+        data_dir=tmp_path / "data",
         database_url=through(proxy, pg_url),
         engine="fake",
         fake__seconds_per_char="0.025",
@@ -87,6 +89,13 @@ def test_a_database_cut_around_completion_neither_ends_the_worker_nor_loses_the_
         90,
         f"the worker ready; log:\n{worker.log()}",
     )
+    return worker
+
+
+def test_a_database_cut_around_completion_neither_ends_the_worker_nor_loses_the_result(
+    store: JobStore, proxy: TcpProxy, worker: Process, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
     job, _ = store.create(new_job(TEXT))
     poll(lambda: store.get(job.id).status == "running", 30, "the job running")
 
@@ -116,31 +125,11 @@ def test_a_database_cut_around_completion_neither_ends_the_worker_nor_loses_the_
 
 
 def test_a_database_cut_during_synthesis_is_retried_not_an_engine_error(
-    store: JobStore,
-    proxy: TcpProxy,
-    pg_url: str,
-    service_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], Process],
-    tmp_path: Path,
+    store: JobStore, proxy: TcpProxy, worker: Process
 ) -> None:
     """Issue 21 item 3 with real processes: a streamed job writes a chunk per sentence while it
     synthesizes; the database goes away between sentences and comes back. The chunk writes are
     retried, and the job succeeds on its first attempt instead of failing ``engine_error``."""
-    env = service_env(
-        data_dir=tmp_path / "data",
-        database_url=through(proxy, pg_url),
-        engine="fake",
-        fake__seconds_per_char="0.025",
-        jobs__lease_seconds="30",
-        jobs__heartbeat_seconds="1",
-    )
-    worker = start_worker(env)
-    registry = WorkerRegistry(store)
-    poll(
-        lambda: [w.state for w in registry.live(60)] == ["ready"],
-        90,
-        f"the worker ready; log:\n{worker.log()}",
-    )
     sentences = " ".join(f"Sentence number {n} is read out in about one second." for n in range(5))
     params = {"seed": 42, "speed": 1.0, "format": "wav", "stream": True}
     job, _ = store.create(new_job(sentences, params=params))

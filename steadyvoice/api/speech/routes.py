@@ -157,14 +157,7 @@ async def _streamed(services: Services, job: Job, marks: Marks, shutdown: Shutdo
         assert first.job is not None
         job = first.job
         if JobStatus(job.status) not in TERMINAL:
-            job = await wait_finished(
-                services.store,
-                job.id,
-                speech.poll_seconds,
-                speech.wait_seconds,
-                services.progress,
-                shutdown,
-            )
+            return await _whole(services, job, marks.started, shutdown)
         return _file_of(services, job, marks.started)
     return SpeechStream(
         feed,
