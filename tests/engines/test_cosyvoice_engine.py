@@ -29,7 +29,7 @@ from steadyvoice.engines.base import (
     check_request,
 )
 from steadyvoice.engines.cosyvoice import CosyVoiceEngine
-from steadyvoice.engines.cosyvoice_prompts import END_OF_PROMPT, SYSTEM_PROMPT
+from steadyvoice.engines.cosyvoice.prompts import END_OF_PROMPT, SYSTEM_PROMPT
 from steadyvoice.errors import (
     EngineOutputInvalid,
     EngineUnavailable,

@@ -9,14 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from steadyvoice.engines.base import SynthesisRequest, VoiceTarget
-from steadyvoice.engines.cosyvoice_prompts import (
+from steadyvoice.engines.cosyvoice.prompts import (
     END_OF_PROMPT,
     INSTRUCTIONS,
     SYSTEM_PROMPT,
     Formatter,
     Mode,
 )
-from steadyvoice.engines.cosyvoice_text import split_segments
+from steadyvoice.engines.cosyvoice.text import split_segments
 from steadyvoice.errors import InvalidRequest, TextInvalid, TranscriptRequired, UnknownVoice
 
 TRANSCRIPT = "The weather was bright and the train was on time."

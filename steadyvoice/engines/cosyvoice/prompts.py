@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from steadyvoice.engines.base import SynthesisRequest
-from steadyvoice.engines.cosyvoice_text import refuse_control_tokens, split_segments
+from steadyvoice.engines.cosyvoice.text import refuse_control_tokens, split_segments
 from steadyvoice.errors import InvalidRequest, TranscriptRequired, UnknownVoice
 
 END_OF_PROMPT = "<|endofprompt|>"

@@ -32,21 +32,21 @@ from typing import Any
 
 import numpy as np
 
-from steadyvoice.engines import cosyvoice_gpu as gpu
 from steadyvoice.engines.base import Audio, FloatAudio, SynthesisRequest, VoiceTarget
-from steadyvoice.engines.cosyvoice_audio import (
+from steadyvoice.engines.cosyvoice import gpu
+from steadyvoice.engines.cosyvoice.audio import (
     check_reference,
     checked_output,
     prompt_wav,
     synthetic_prompt,
 )
-from steadyvoice.engines.cosyvoice_files import (
+from steadyvoice.engines.cosyvoice.files import (
     FileHashes,
     is_code_file,
     is_model_file,
     runtime_label,
 )
-from steadyvoice.engines.cosyvoice_model import (
+from steadyvoice.engines.cosyvoice.model import (
     Opened,
     Seeder,
     Upstream,
@@ -55,14 +55,14 @@ from steadyvoice.engines.cosyvoice_model import (
     inspect_model_dir,
     open_model,
 )
-from steadyvoice.engines.cosyvoice_prompts import (
+from steadyvoice.engines.cosyvoice.prompts import (
     INSTRUCTIONS,
     PROMPT_VOICE,
     Call,
     Formatter,
     upstream_instruction,
 )
-from steadyvoice.engines.cosyvoice_threads import ThreadWatch
+from steadyvoice.engines.cosyvoice.threads import ThreadWatch
 from steadyvoice.engines.interrupt import checkpoint
 from steadyvoice.errors import EngineOutOfMemory, EngineUnavailable, InvalidRequest
 from steadyvoice.observability.logs import event

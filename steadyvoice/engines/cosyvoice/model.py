@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from steadyvoice.engines.cosyvoice_prompts import Call, Mode
+from steadyvoice.engines.cosyvoice.prompts import Call, Mode
 from steadyvoice.errors import EngineUnavailable
 from steadyvoice.settings import ConfigurationError, CosyVoiceSettings
 
