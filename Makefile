@@ -12,7 +12,7 @@ SERVE_STAMP := $(VENV)/.installed-serve-$(HASH)
 DEV_STAMP   := $(VENV)/.installed-dev-$(HASH)
 DEV_EXTRAS  := dev,eval
 
-.PHONY: serve test install install-dev lint typecheck pytest bench bench-quality bench-reliability bench-soak clean services
+.PHONY: serve test install install-dev lint typecheck pytest bench bench-quality bench-reliability bench-soak clean services test-cosyvoice
 
 $(SERVE_STAMP): pyproject.toml scripts/bootstrap.sh
 	$(BOOTSTRAP) $(VENV)
@@ -92,6 +92,21 @@ bench-quality: install-dev
 	fi
 	mkdir -p $(dir $(QUALITY_JSON))
 	$(BIN)/python bench/quality.py --json $(QUALITY_JSON)
+
+# The CosyVoice contract suite (docs/engines/cosyvoice.md): the adapter on upstream's real code
+# with a tiny random-weight model, on the CPU, in its own environment (about 2 GB, never the main
+# venv). REPO: an upstream checkout with third_party/Matcha-TTS. Not part of `make test`.
+COSYVOICE_VENV  := .venv-cosyvoice
+COSYVOICE_STAMP := $(COSYVOICE_VENV)/.installed-$(shell cat pyproject.toml scripts/cosyvoice-env.sh | sha256sum | cut -c1-12)
+
+$(COSYVOICE_STAMP): pyproject.toml scripts/cosyvoice-env.sh
+	bash scripts/cosyvoice-env.sh $(COSYVOICE_VENV)
+	rm -f $(COSYVOICE_VENV)/.installed-* && touch $(COSYVOICE_STAMP)
+
+test-cosyvoice:
+	@test -n "$(REPO)" || { echo "usage: make test-cosyvoice REPO=/path/to/CosyVoice" >&2; exit 2; }
+	$(MAKE) $(COSYVOICE_STAMP)
+	STEADYVOICE_TEST_COSYVOICE_REPO="$(abspath $(REPO))" $(COSYVOICE_VENV)/bin/pytest tests/contract/cosyvoice -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""Command line: ``steadyvoice serve | worker | synth | verify | voices | keys | slo``. Thin.
+"""Command line: ``steadyvoice serve | worker | synth | verify | voices | keys | audit | slo``.
+Thin.
 
 Errors are one line on stderr, ``steadyvoice: error: <code>: <message>``, never a traceback,
 and the exit status says what kind (docs/operations.md, "CLI exit codes"):
@@ -29,6 +30,7 @@ from steadyvoice import serve as serve_command
 from steadyvoice.errors import NoDatabase, SteadyVoiceError, StoreUnavailable
 from steadyvoice.jobs import synth as synth_command
 from steadyvoice.observability import commands as slo_commands
+from steadyvoice.security import audit_commands
 from steadyvoice.security import commands as keys_commands
 from steadyvoice.settings import ConfigurationError, Settings, load_settings, prepare_data_dir
 from steadyvoice.voices import commands as voices_commands
@@ -87,13 +89,22 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _verify(args: argparse.Namespace) -> int:
     from steadyvoice.command_store import opened_store
+    from steadyvoice.jobs.database import sqlite_file
     from steadyvoice.storage.local import LocalStorage
-    from steadyvoice.storage.verify import verify_outputs, verify_references, voices_in_batches
+    from steadyvoice.storage.verify import (
+        verify_modes,
+        verify_outputs,
+        verify_references,
+        voices_in_batches,
+    )
 
     settings = load_settings()
     with opened_store(settings, create=False) as store:
         report = verify_outputs(store, LocalStorage(settings.outputs_dir))
         verify_references(voices_in_batches(store), LocalStorage(settings.voices_dir), report)
+    verify_modes(settings, sqlite_file(settings.resolved_database_url), report)
+    for loose in report.loose:  # a warning, not a failure
+        print(f"steadyvoice: warning: loose_mode: {loose}", file=sys.stderr)
     if args.json:
         print(json.dumps(report.__dict__ | {"healthy": report.healthy}, indent=2))
     else:
@@ -150,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     voices_commands.add_parser(sub)
     keys_commands.add_parser(sub)
+    audit_commands.add_parser(sub)
     slo_commands.add_parser(sub)
     return parser
 

@@ -27,6 +27,12 @@ class InvalidRequest(SteadyVoiceError):
     status = 422
 
 
+class InvalidCursor(InvalidRequest):
+    """A page cursor this service did not hand out (tampered, or with no UTC time)."""
+
+    code = "invalid_cursor"
+
+
 class TextEmpty(InvalidRequest):
     code = "text_empty"
 
@@ -45,6 +51,27 @@ class TextUnspeakable(InvalidRequest):
     """The text has nothing the voice can pronounce (only punctuation or symbols)."""
 
     code = "text_unspeakable"
+
+
+class TextLanguageUnsupported(InvalidRequest):
+    """The text is in a language or script the voice does not speak; details: ``language``,
+    ``script``, ``voice``, ``voice_languages`` and ``alternatives`` (voices that speak it)."""
+
+    code = "text_language_unsupported"
+
+
+class SpokenTextTooLong(InvalidRequest):
+    """The text, once numbers and symbols are spelled out, is over ``api.max_spoken_chars``;
+    details: ``chars`` (spoken), ``text_chars`` (as sent), ``limit``."""
+
+    code = "spoken_text_too_long"
+
+
+class AudioTooLong(InvalidRequest):
+    """The job would make (refused at submit) or made (the job fails) more audio than
+    ``jobs.max_audio_seconds``; details: ``seconds``, ``limit``, ``estimated``."""
+
+    code = "audio_too_long"
 
 
 class UnknownVoice(InvalidRequest):
@@ -166,6 +193,13 @@ class KeyRevoked(Unauthenticated):
     code = "key_revoked"
 
 
+class DuplicateAuthorization(SteadyVoiceError):
+    """More than one ``Authorization`` header: which one counts would be a guess, so neither."""
+
+    code = "duplicate_authorization"
+    status = 400
+
+
 class Forbidden(SteadyVoiceError):
     """The key is valid but its role does not allow this call."""
 
@@ -184,6 +218,33 @@ class TooManyInFlight(TooManyRequests):
     """The key already has its allowed number of jobs queued or running."""
 
     code = "too_many_jobs_in_flight"
+
+
+class QuotaExceeded(SteadyVoiceError):
+    """A tenant's quota is spent; details: ``quota``, ``tenant``, ``used``, ``limit``,
+    ``resets_at`` (ISO 8601 UTC, or null: it does not reset by itself)."""
+
+    code = "quota_exceeded"
+    status = 429
+
+
+class AudioQuotaExceeded(QuotaExceeded):
+    """The tenant's audio seconds for the current UTC day are spent; retry after midnight UTC."""
+
+    code = "audio_quota_exceeded"
+
+
+class StorageQuotaExceeded(QuotaExceeded):
+    """The tenant's stored audio is at its byte quota; retrying does not help."""
+
+    code = "storage_quota_exceeded"
+    status = 403
+
+
+class TooManyFailedLogins(TooManyRequests):
+    """The client address has had too many refused keys this minute; checked before any key."""
+
+    code = "auth_rate_limited"
 
 
 class NotFound(SteadyVoiceError):
@@ -214,6 +275,12 @@ class AudioNotReady(Conflict):
 
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
+
+
+class AuditArchiveMismatch(Conflict):
+    """``audit rotate``: the archive is sound but does not hold the rows the log holds."""
+
+    code = "audit_archive_mismatch"
 
 
 class LastAdminKey(Conflict):
@@ -297,6 +364,12 @@ class EngineOutputInvalid(EngineError):
     """The engine returned audio that is not finite, or silence for non-empty text."""
 
     code = "engine_output_invalid"
+
+
+class AuditArchiveInvalid(InvalidRequest):
+    """An audit segment file that is damaged, incomplete or signed with another key."""
+
+    code = "audit_archive_invalid"
 
 
 class TranscriptRequired(InvalidRequest):

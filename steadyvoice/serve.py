@@ -158,6 +158,7 @@ def _run(settings: Settings, sockets: list[socket.socket]) -> int:
     import uvicorn
 
     from steadyvoice.api.app import create_app
+    from steadyvoice.api.protocol import head_deadline_protocol
     from steadyvoice.jobs.outputs import sweep
     from steadyvoice.jobs.reaper import release_gone_workers
     from steadyvoice.jobs.store import JobStore
@@ -167,6 +168,7 @@ def _run(settings: Settings, sockets: list[socket.socket]) -> int:
     log_format = configure_logging(settings.log_level, "api", settings.log_format)
     store = JobStore.from_url(settings.resolved_database_url, settings.data_dir, settings.database)
     store.migrate()
+    _warn_loose_modes(settings)
     # After a power cut, this host's dead workers' jobs run again now, not when leases expire.
     release_gone_workers(store, settings.jobs.max_attempts)
     sweep(settings.outputs_dir)  # what killed writes left behind
@@ -177,12 +179,14 @@ def _run(settings: Settings, sockets: list[socket.socket]) -> int:
         app,
         host=settings.api.host,
         port=settings.api.port,
+        http=head_deadline_protocol(settings.api.header_timeout_seconds),
         log_config=None,
         access_log=False,
+        timeout_keep_alive=settings.api.keep_alive_seconds,
         timeout_graceful_shutdown=10,
         server_header=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.api.forwarded_allow_ips,
+        # The app reads X-Forwarded-* itself (steadyvoice.api.forwarded), addresses only.
+        proxy_headers=False,
     )
     # uvicorn re-raises the signal that stopped it once it has shut down; with these
     # handlers in place that is a no-op, so the workers below still get a graceful stop.
@@ -193,6 +197,24 @@ def _run(settings: Settings, sockets: list[socket.socket]) -> int:
     finally:
         supervisor.stop()
     return 0
+
+
+def _warn_loose_modes(settings: Settings) -> None:
+    """Name every file of the service that other users may read (they are left as they are)."""
+    from steadyvoice.jobs.database import sqlite_file
+    from steadyvoice.observability.logs import event
+    from steadyvoice.storage.modes import loose_modes
+
+    for loose in loose_modes(settings, sqlite_file(settings.resolved_database_url)):
+        event(
+            log,
+            "serve.loose_mode",
+            level=logging.WARNING,
+            path=str(loose.path),
+            mode=f"{loose.mode:04o}",
+            wanted=f"{loose.wanted:04o}",
+            advice=str(loose),
+        )
 
 
 def _server(config: uvicorn.Config, settings: Settings, *, banner: bool) -> uvicorn.Server:

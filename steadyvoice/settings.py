@@ -61,10 +61,24 @@ class ApiSettings(_Group):
     host: str = "127.0.0.1"
     port: int = Field(7860, ge=1, le=65_535)
     max_text_chars: int = Field(5_000, ge=1, le=100_000)
+    # The text as spoken (numbers spelled out can make it 5x longer): steadyvoice.jobs.caps.
+    max_spoken_chars: int = Field(10_000, ge=1, le=500_000)
     max_body_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
     cors_origins: list[str] = Field(default_factory=list, examples=[["https://app.example"]])
     forwarded_allow_ips: str = "127.0.0.1"
     docs: bool = False
+    # A connection must send a whole request head within this; an idle one closes after
+    # keep_alive_seconds (nginx's upstream keepalive_timeout must stay below it).
+    header_timeout_seconds: PositiveSeconds = 10.0
+    keep_alive_seconds: int = Field(5, ge=1, le=3600)
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        from steadyvoice.security.proxies import TrustedProxies
+
+        TrustedProxies.parse(value)  # a ValueError names the entry that is not an address
+        return value
 
 
 class JobSettings(_Group):
@@ -77,6 +91,8 @@ class JobSettings(_Group):
     reaper_interval_seconds: PositiveSeconds = 2.0
     poll_interval_seconds: PositiveSeconds = 1.0
     worker_ready_seconds: PositiveSeconds = 15.0
+    # Most audio one job may make (0: no cap); estimated at submit, enforced while made.
+    max_audio_seconds: float = Field(900.0, ge=0, le=86_400)
 
     @model_validator(mode="after")
     def _heartbeat_inside_lease(self) -> JobSettings:
@@ -102,6 +118,24 @@ class StorageSettings(_Group):
     """Where outputs go and how much free disk readiness demands."""
 
     min_free_disk_mb: int = Field(512, ge=0)
+
+
+class ConversionSettings(_Group):
+    """Downloads converted to another format (``GET /v1/jobs/{id}/audio?format=``):
+    ``steadyvoice.api.conversions``."""
+
+    # Conversions at once per API process, each in a (niced) process of their own pool; one
+    # more than workers + queue is answered 503 busy. cache_bytes bounds <data_dir>/conversions.
+    workers: int = Field(
+        default_factory=lambda _: min(MAX_COUNT, available_cpus()), ge=1, le=MAX_COUNT
+    )
+    queue: int = Field(0, ge=0, le=1_000)
+    cache_bytes: int = Field(1024**3, ge=0)
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_workers(cls, value: Any) -> Any:
+        return min(MAX_COUNT, available_cpus()) if value == AUTO else value
 
 
 class PiperSettings(_Group):
@@ -188,6 +222,36 @@ class SecuritySettings(_Group):
     bootstrap_admin_key: bool = True
     admin_key_file: Path | None = None
     rate_sweep_seconds: PositiveSeconds = 60.0
+    # Refused keys (401) a client address may have a minute before it gets 429 with no key
+    # lookup at all, across every API process (0: no limit). steadyvoice.security.ratelimit.
+    failed_auth_per_minute: int = Field(30, ge=0, le=1_000_000)
+
+
+class TenantQuota(_Group):
+    """One tenant's quotas in ``quotas.tenants``; a value left out is the ``quotas`` default."""
+
+    stored_bytes: int | None = Field(None, ge=0)
+    audio_seconds_per_day: float | None = Field(None, ge=0)
+
+
+class QuotaSettings(_Group):
+    """Per-tenant quotas (0: none), checked before a job is accepted: steadyvoice.jobs.quotas."""
+
+    stored_bytes: int = Field(0, ge=0)
+    audio_seconds_per_day: float = Field(0.0, ge=0)
+    tenants: dict[str, TenantQuota] = Field(
+        default_factory=dict, examples=[{"acme": {"audio_seconds_per_day": 3600}}]
+    )
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, value: dict[str, TenantQuota]) -> dict[str, TenantQuota]:
+        from steadyvoice.security.principal import TENANT_NAME
+
+        bad = sorted(name for name in value if not TENANT_NAME.fullmatch(name))
+        if bad:
+            raise ValueError(f"not a tenant name: {', '.join(map(repr, bad))}")
+        return value
 
 
 OPENAI_VOICES = (
@@ -216,6 +280,8 @@ class SpeechSettings(_Group):
     wait_seconds: PositiveSeconds = 120.0
     poll_seconds: float = Field(0.02, gt=0, le=5)
     chunk_retention_seconds: PositiveSeconds = 600.0
+    # auto: by the language of the voice (steadyvoice/text/languages.py), cosyvoice left alone;
+    # en: English for every voice; none: off.
     normalize: Literal["auto", "en", "none"] = "auto"
 
 
@@ -298,12 +364,14 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     jobs: JobSettings = JobSettings()
     storage: StorageSettings = StorageSettings()
+    conversion: ConversionSettings = Field(default_factory=ConversionSettings)
     piper: PiperSettings = Field(default_factory=PiperSettings)  # sized from the CPUs at start
     voices: VoiceSettings = VoiceSettings()
     slo: SloSettings = SloSettings()
     retention: RetentionSettings = RetentionSettings()
     admission: AdmissionSettings = AdmissionSettings()
     security: SecuritySettings = SecuritySettings()
+    quotas: QuotaSettings = QuotaSettings()
     speech: SpeechSettings = SpeechSettings()
     fake: FakeSettings = FakeSettings()
     cosyvoice: CosyVoiceSettings = CosyVoiceSettings()
@@ -418,10 +486,11 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def prepare_data_dir(settings: Settings) -> None:
-    """Create the data dir and prove it is writable, or fail with a clear message."""
+    """Create the data dir (0700: the database holds every tenant's texts) and prove it is
+    writable, or fail with a clear message."""
     path = settings.data_dir
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         probe = path / ".write-test"
         probe.write_bytes(b"")
         probe.unlink()

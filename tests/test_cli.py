@@ -74,10 +74,13 @@ def test_voices_add_list_rm(tmp_path: Path) -> None:
     ref = tmp_path / "ref.wav"
     ref.write_bytes(reference_wav())
     consent = "I agree to my voice being used by steadyvoice. Jane, 2026-11-25."
-    added = _run(["voices", "add", "Jane", str(ref), "--consent", consent], tmp_path)
+    added = _run(
+        ["voices", "add", "Jane", str(ref), "--consent", consent, "--language", "de-DE"], tmp_path
+    )
     assert added.returncode == 0, added.stderr
     voice = json.loads(added.stdout)
     assert voice["voice_id"].startswith("vp_") and voice["status"] == "active"
+    assert voice["language"] == "de"
     assert voice["reference_sha256"] == hashlib.sha256(ref.read_bytes()).hexdigest()
     assert voice["created_by"].startswith("cli:")
 

@@ -72,4 +72,7 @@ def test_both_routes_refuse_it_before_queueing(
     assert client.get("/v1/jobs").json()["items"] == [], "nothing was queued"
     for text in SPEAKABLE:
         r = client.post("/v1/jobs", json={"text": text})
+        if engine == "piper" and text == "\u4f60\u597d\u3002":  # joe speaks English only
+            error_of(r, 422, "text_language_unsupported")
+            continue
         assert r.status_code == 202, (text, r.text)

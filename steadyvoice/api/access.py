@@ -1,7 +1,9 @@
 """Authentication, roles and per-key rate limits, checked before routing and body parsing.
 
 Runs as ASGI middleware so that a caller without a valid key learns nothing else: not whether
-the body was valid, not whether the route exists, and sends no upload first.
+the body was valid, not whether the route exists, and sends no upload first. Before any key is
+looked up, a request with two ``Authorization`` headers is refused (400), and so is a client
+address with too many refused keys this minute (429).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from steadyvoice.api.errors import domain_response
 from steadyvoice.api.policy import CallState, Policies, RoutePolicy, call_state
 from steadyvoice.errors import (
+    DuplicateAuthorization,
     Forbidden,
     KeyRevoked,
     SteadyVoiceError,
@@ -25,7 +28,7 @@ from steadyvoice.errors import (
 from steadyvoice.observability import metrics
 from steadyvoice.security.keys import KeyStore, token_from_header
 from steadyvoice.security.principal import Principal
-from steadyvoice.security.ratelimit import RateLimiter
+from steadyvoice.security.ratelimit import FailedAuthLimit, RateLimiter
 
 log = logging.getLogger("steadyvoice.api")
 
@@ -40,12 +43,14 @@ class AccessMiddleware:
         api: FastAPI,
         keys: KeyStore,
         limiter: RateLimiter,
+        failures: FailedAuthLimit,
         docs_open: bool = False,
     ) -> None:
         self.app = app
         self._policies = Policies(api, docs_open)
         self._keys = keys
         self._limiter = limiter
+        self._failures = failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,9 +59,13 @@ class AccessMiddleware:
         state = call_state(scope)
         state.policy = policy = self._policies.resolve(scope)
         if policy.role is not None:
-            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            client = scope.get("client")
+            address = client[0] if client else None
             try:
-                state.principal = await anyio.to_thread.run_sync(self._admit, header, policy, state)
+                header = _authorization(scope)
+                state.principal = await anyio.to_thread.run_sync(
+                    self._admit, header, policy, state, address
+                )
             except SteadyVoiceError as exc:
                 metrics.observe_auth_refusal(exc.code)
                 refusal = domain_response(exc)
@@ -71,11 +80,16 @@ class AccessMiddleware:
                 return
         await self.app(scope, receive, send)
 
-    def _admit(self, header: str, policy: RoutePolicy, state: CallState) -> Principal:
+    def _admit(
+        self, header: str, policy: RoutePolicy, state: CallState, address: str | None
+    ) -> Principal:
+        self._failures.check(address)
         try:
             record = self._keys.check(token_from_header(header))
-        except KeyRevoked as exc:
-            state.key_id = exc.details.get("key_id")
+        except Unauthenticated as exc:
+            if isinstance(exc, KeyRevoked):
+                state.key_id = exc.details.get("key_id")
+            self._failures.failed(address)
             raise
         state.key_id = record.id
         principal = state.principal = self._keys.principal_of(record)
@@ -89,6 +103,17 @@ class AccessMiddleware:
                 needed=policy.role.value,
             )
         return principal
+
+
+def _authorization(scope: Scope) -> str:
+    """The request's one ``Authorization`` header ('' if none); two or more are refused."""
+    found = [value for name, value in scope["headers"] if name == b"authorization"]
+    if len(found) > 1:
+        raise DuplicateAuthorization(
+            f"the request carries {len(found)} Authorization headers; send exactly one",
+            count=len(found),
+        )
+    return found[0].decode("latin-1") if found else ""
 
 
 def _challenge(exc: Unauthenticated) -> str:

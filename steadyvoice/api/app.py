@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -14,8 +15,10 @@ from steadyvoice import __version__
 from steadyvoice.api import audit, health, jobs, keys, metrics, slo, speech, voices
 from steadyvoice.api.access import AccessMiddleware
 from steadyvoice.api.audit_trail import AuditMiddleware
+from steadyvoice.api.conversions import Conversions
 from steadyvoice.api.deps import Services
 from steadyvoice.api.errors import install_error_handlers
+from steadyvoice.api.forwarded import ForwardedMiddleware
 from steadyvoice.api.headers import SecurityHeadersMiddleware
 from steadyvoice.api.middleware import (
     BodyLimit,
@@ -33,6 +36,7 @@ from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.reaper import Reaper
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.jobs.submit import JobService
+from steadyvoice.languages import identify
 from steadyvoice.observability import metrics as metric_hooks
 from steadyvoice.observability import retention as slo_retention
 from steadyvoice.observability.incidents import IncidentMonitor
@@ -40,7 +44,8 @@ from steadyvoice.periodic import Periodic
 from steadyvoice.security.audit import AuditLog
 from steadyvoice.security.bootstrap import ensure_admin_key
 from steadyvoice.security.keys import KeyStore
-from steadyvoice.security.ratelimit import RateLimiter
+from steadyvoice.security.ratelimit import FailedAuthLimit, RateLimiter
+from steadyvoice.security.refusals import RefusalFolder
 from steadyvoice.settings import Settings
 from steadyvoice.storage.local import LocalStorage
 from steadyvoice.voices.profiles import VoiceService, size_advice
@@ -69,12 +74,14 @@ def build_services(settings: Settings) -> Services:
         audit=AuditLog(store),
         limiter=RateLimiter(store),
         progress=ProgressWatch(settings.run_dir),
+        conversions=Conversions(settings.conversion, settings.data_dir / "conversions"),
     )
 
 
 def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
     """The HTTP API. It never loads or runs a speech engine."""
     services = build_services(settings)
+    refusals = RefusalFolder(services.audit)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +89,8 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
         services.engine.version(services.engine.default_voice())  # hash model files now
         metric_hooks.precreate_series()
         ensure_admin_key(services.keys, settings)
+        # The language identifier loads in about a second: not on the first request's time.
+        threading.Thread(target=identify.warm, name="language-id-warm", daemon=True).start()
         chunks = ChunkStore(services.store)
         retention = timedelta(seconds=settings.speech.chunk_retention_seconds)
 
@@ -89,6 +98,7 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
             """Expired rate-limit windows, streamed chunks no client can still want, and
             refusals and incidents past their retention."""
             services.limiter.sweep()
+            refusals.flush()
             chunks.sweep(retention)
             slo_retention.sweep(services.store, settings.retention)
 
@@ -110,9 +120,11 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
             reaper.stop()
             monitor.stop()
             sweeper.stop()
+            refusals.close()
             services.jobs.close()
             services.limiter.close()
             services.progress.close()
+            services.conversions.close()
             metrics.close(app)
             services.store.engine.dispose()
 
@@ -123,6 +135,9 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
         lifespan=lifespan,
         docs_url="/docs" if settings.api.docs else None,
         redoc_url="/redoc" if settings.api.docs else None,
+        # A trailing-slash redirect is built from the Host header (an absolute URL to any
+        # host a client names): /v1/jobs/ is a 404 instead.
+        redirect_slashes=False,
     )
     app.state.services = services
     install_error_handlers(app)
@@ -146,17 +161,19 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
             advice=size_advice(settings.voices),
         )
     }
-    # Added innermost first. A request meets: metrics, request id, security headers, CORS,
-    # audit, access (key, role, rate), body limit, then the routes.
+    # Added innermost first. A request meets: forwarded headers, metrics, security headers
+    # (outside the request id's last-resort 500, so that answer has them too), request id,
+    # CORS, audit, access (key, role, rate), body limit, then the routes.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.api.max_body_bytes, routes=uploads)
     app.add_middleware(
         AccessMiddleware,
         api=app,
         keys=services.keys,
         limiter=services.limiter,
+        failures=FailedAuthLimit(services.limiter, settings.security.failed_auth_per_minute),
         docs_open=settings.api.docs,
     )
-    app.add_middleware(AuditMiddleware, audit=services.audit)
+    app.add_middleware(AuditMiddleware, audit=services.audit, refusals=refusals)
     if settings.api.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -170,7 +187,9 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
             ],
             max_age=600,
         )
-    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, slo=settings.slo)
+    # Outermost: everything inside (rate limits, the audit log) sees the real client address.
+    app.add_middleware(ForwardedMiddleware, trusted=settings.api.forwarded_allow_ips)
     return app

@@ -2,7 +2,9 @@
 
 Outermost of the security middleware, so refusals (401, 403, 429, 413) are recorded too. The
 row is written after the response, off the event loop; a failed write is logged and counted,
-never turned into a failed call.
+never turned into a failed call. Refusals of callers without a valid key go through the
+:class:`RefusalFolder`, which writes the first of each address, reason and minute at once and
+folds the repeats into one row with a count.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from steadyvoice.api.policy import SAFE_METHODS, UNMATCHED, CallState, call_stat
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import request_id_var
 from steadyvoice.security.audit import OK, AuditEntry, AuditLog
+from steadyvoice.security.refusals import RefusalFolder
 
 log = logging.getLogger("steadyvoice.audit")
 
@@ -28,9 +31,10 @@ _ERROR_BODY_BYTES = 4096
 class AuditMiddleware:
     """Records calls the policy marks: non-safe methods, and reads with an audit action."""
 
-    def __init__(self, app: ASGIApp, audit: AuditLog) -> None:
+    def __init__(self, app: ASGIApp, audit: AuditLog, refusals: RefusalFolder) -> None:
         self.app = app
         self._audit = audit
+        self._refusals = refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,11 +57,15 @@ class AuditMiddleware:
         finally:
             entry = _entry(scope, state, status, error_body)
             if entry is not None:
-                await anyio.to_thread.run_sync(self._write, entry)
+                anonymous = state.principal is None and status >= 400
+                await anyio.to_thread.run_sync(self._write, entry, anonymous)
 
-    def _write(self, entry: AuditEntry) -> None:
+    def _write(self, entry: AuditEntry, anonymous: bool) -> None:
         try:
-            self._audit.record(entry)
+            if anonymous:
+                self._refusals.record(entry)
+            else:
+                self._audit.record(entry)
         except Exception:
             log.exception("audit write failed", extra={"action": entry.action})
             metrics.observe_audit_failure()

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from steadyvoice.api.conversions import Conversions
 from steadyvoice.api.policy import call_state
 from steadyvoice.engines.base import Engine
 from steadyvoice.errors import Unauthenticated
@@ -38,6 +39,7 @@ class Services:
     audit: AuditLog
     limiter: RateLimiter
     progress: ProgressWatch  # workers' rings for jobs that speech calls wait on
+    conversions: Conversions  # downloads in another format: pool and cache
 
 
 def get_services(request: Request) -> Services:

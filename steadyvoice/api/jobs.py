@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import anyio.to_thread
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 
+from steadyvoice.api.conversions import Source, attachment, open_unlinked, read_then_close
 from steadyvoice.api.cursor import decode_cursor, encode_cursor
 from steadyvoice.api.deps import CallerDep, Services, ServicesDep, note_object
 from steadyvoice.api.policy import allow
@@ -19,7 +21,7 @@ from steadyvoice.api.schemas import (
     Timestamp,
     error_responses,
 )
-from steadyvoice.audio.formats import CONTENT_TYPES, EXTENSIONS, decode, encode
+from steadyvoice.audio.formats import CONTENT_TYPES, EXTENSIONS
 from steadyvoice.errors import AudioNotReady, InvalidRequest, OutputMissing
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.states import JobStatus
@@ -103,10 +105,10 @@ def get_job(job_id: str, services: ServicesDep, caller: CallerDep) -> JobOut:
 @router.get(
     "/{job_id}/audio",
     response_class=FileResponse,
-    responses={200: {"content": AUDIO_CONTENT}, **ERRORS},
+    responses={200: {"content": AUDIO_CONTENT}, **error_responses(404, 409, 410, 413, 422, 503)},
     openapi_extra=allow(Role.VIEWER, audit="job.audio.download"),
 )
-def get_audio(
+async def get_audio(
     job_id: str,
     services: ServicesDep,
     caller: CallerDep,
@@ -121,11 +123,16 @@ def get_audio(
     """The generated audio file, once the job has succeeded. Every download is audited.
 
     The stored file comes with ``X-Content-SHA256``. Asked in another ``format``, it is
-    decoded and encoded again on the fly (at the job's sample rate; lossy to lossy loses
-    more): that answer has ``X-Converted-From`` (the stored format) and ``X-Source-SHA256``
-    (the stored file's checksum) instead, since the converted bytes are not what was stored.
+    decoded and encoded again (at the job's sample rate; lossy to lossy loses more): that
+    answer has ``X-Converted-From`` (the stored format) and ``X-Source-SHA256`` (the stored
+    file's checksum) instead, since the converted bytes are not what was stored, and
+    ``X-Conversion-Cache`` (``hit`` or ``miss``). Conversions run in a pool of their own,
+    ``conversion.workers`` at once: beyond it (and ``conversion.queue``) the answer is 503
+    ``busy`` with ``Retry-After``. A converted file is cached, so a repeat costs nothing.
     """
-    job = services.store.get(job_id, caller.scope)
+    # Async, so that a download waiting for a conversion holds no thread of the default pool
+    # (authentication and cheap reads run there); the reads below are quick.
+    job = await anyio.to_thread.run_sync(services.store.get, job_id, caller.scope)
     if job.status != JobStatus.SUCCEEDED.value:
         raise AudioNotReady(
             f"job is {job.status}; audio exists only once it succeeded", status=job.status
@@ -139,22 +146,25 @@ def get_audio(
             filename=path.name,
             headers={"X-Content-SHA256": job.sha256 or ""},
         )
-    try:
-        samples, rate = decode(path.read_bytes(), stored, sample_rate=job.sample_rate)
-    except ValueError:
-        raise OutputMissing(
-            "the output file cannot be decoded; run `steadyvoice verify`", job_id=job.id
-        ) from None
-    converted = encode(samples, rate, fmt, output_rate=job.sample_rate)
+    source = Source(job.id, path, stored, job.sample_rate or 0, job.sha256)
+    converted = await services.conversions.get(source, fmt)
     name = f"{path.stem}.{EXTENSIONS[fmt]}"
-    return Response(
-        converted,
-        media_type=CONTENT_TYPES[fmt],
-        headers={
-            "Content-Disposition": f'attachment; filename="{name}"',
-            "X-Converted-From": stored,
-            "X-Source-SHA256": job.sha256 or "",
-        },
+    headers = {
+        "X-Converted-From": stored,
+        "X-Source-SHA256": job.sha256 or "",
+        "X-Conversion-Cache": "hit" if converted.cache_hit else "miss",
+    }
+    if converted.temporary:
+        # Not cached (conversion.cache_bytes=0): open, then unlink at once, so the file goes
+        # whether the client reads it all or hangs up.
+        fh = open_unlinked(converted.path)
+        return StreamingResponse(
+            read_then_close(fh),
+            media_type=CONTENT_TYPES[fmt],
+            headers={**headers, **attachment(name, fh)},
+        )
+    return FileResponse(
+        converted.path, media_type=CONTENT_TYPES[fmt], filename=name, headers=headers
     )
 
 

@@ -22,7 +22,10 @@ from steadyvoice.settings import SloSettings
 
 log = logging.getLogger("steadyvoice.api")
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A client's X-Request-ID is kept (to follow a call across systems) only in this charset and
+# length; anything else (markup, control characters, a megabyte) is replaced by our own id,
+# so no log line, audit row or response ever carries it.
+_SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class RequestIdMiddleware:
@@ -36,7 +39,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        rid = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        rid = given if _SAFE_ID.fullmatch(given) else uuid.uuid4().hex
         token = request_id_var.set(rid)
 
         started = False

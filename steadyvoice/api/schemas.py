@@ -53,8 +53,8 @@ class JobCreate(BaseModel):
     )
     normalize: bool | None = Field(
         None,
-        description="Spell out numbers, dates, currency and times in English before speaking "
-        "(the spoken text is recorded on the job). Default: the service's setting.",
+        description="Spell out numbers, dates, currency and times in the voice's language before "
+        "speaking (the spoken text is recorded on the job). Default: the service's setting.",
     )
     instructions: str | None = Field(
         None,
@@ -149,8 +149,9 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
-# Every keyed route can answer these: no or bad key, role too low, over a per-key limit.
-ACCESS_ERRORS = (401, 403, 429)
+# Every keyed route can answer these: two Authorization headers, no or bad key, role too low,
+# over a per-key limit (or the address over its refused keys).
+ACCESS_ERRORS = (400, 401, 403, 429)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -201,6 +202,11 @@ class VoiceOut(BaseModel):
     created_at: datetime
     consent: str
     transcript: str | None
+    language: str | None = Field(
+        description="The language of the recording (declared at upload or detected from the "
+        "transcript; null if neither said). The profile speaks its base voice's languages: "
+        "``GET /v1/audio/voices``."
+    )
     reference: ReferenceOut
     analysis_version: str
     deleted_at: datetime | None
@@ -217,6 +223,7 @@ class VoiceOut(BaseModel):
             created_at=voice.created_at,
             consent=voice.consent,
             transcript=voice.transcript,
+            language=voice.language,
             reference=ReferenceOut(
                 format=voice.reference_format,
                 sample_rate=voice.sample_rate,

@@ -84,6 +84,11 @@ class AuditOut(BaseModel):
     route: str
     client: str | None
     request_id: str | None
+    count: int = Field(
+        1,
+        description="calls this row stands for: 1, or, for refusals of callers without a valid "
+        "key, the repeats of one address, outcome and minute folded into one row",
+    )
 
     @classmethod
     def of(cls, row: AuditEvent) -> AuditOut:

@@ -43,6 +43,13 @@ def create_voice(
     transcript: Annotated[
         str | None, Form(description="What is said in the recording (optional).")
     ] = None,
+    language: Annotated[
+        str | None,
+        Form(
+            description="The language spoken in the recording (``en``, ``zh``...; optional: "
+            "detected from the transcript when left out)."
+        ),
+    ] = None,
 ) -> VoiceOut:
     """Create a voice profile. The recording is checked before anything is stored: sample
     rate, mono, speech duration, level, clipping and noise, each refused with its own code."""
@@ -55,6 +62,7 @@ def create_voice(
         consent=consent,
         audio=data,
         transcript=transcript,
+        language=language,
         requester=caller.key_id,
         request_id=request_id_var.get(),
         tenant=caller.tenant,

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from steadyvoice.errors import InvalidRequest
 
 DEFAULT_SEED = 42
+ANY_LANGUAGE = "*"  # in ``Engine.voice_languages``: the voice takes text in any language
 
 FloatAudio = npt.NDArray[np.float32]
 
@@ -80,6 +81,12 @@ class Engine(Protocol):
     def voices(self) -> list[str]: ...
 
     def default_voice(self) -> str: ...
+
+    def voice_languages(self, voice: str) -> tuple[str, ...]:
+        """The languages ``voice`` speaks: lower-case primary codes (ISO 639-1 such as ``en``,
+        ``zh``; ``yue`` for Cantonese), or ``("*",)`` for any. Cheap, like ``voices``;
+        ``unknown_voice`` for a voice the engine does not have."""
+        ...
 
     def version(self, voice: str, adapted: bool = False) -> str: ...
 

@@ -11,7 +11,8 @@ one. An idle machine gives one request all its cores; a full one runs each job o
 
 Every piece starts with the job's checkpoint (:mod:`steadyvoice.engines.interrupt`), whichever
 lane makes it: a job canceled meanwhile stops after the pieces in progress, and its remaining
-pieces raise :class:`~steadyvoice.engines.interrupt.Abandoned` at once instead of running.
+pieces raise :class:`~steadyvoice.engines.interrupt.Abandoned` at once instead of running. The
+job's audio cap (:mod:`steadyvoice.engines.budget`) reaches every lane the same way.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Generic, TypeVar
 
 from steadyvoice.cpus import CoreSlot, CoreSlots
-from steadyvoice.engines import interrupt
+from steadyvoice.engines import budget, interrupt
 
 T = TypeVar("T")
 
@@ -51,6 +52,7 @@ class PieceRunner:
         check = interrupt.current()  # this thread's job; the lanes are other threads
         if check is not None:
             work = _checked(work, check)
+        work = budget.carried(work)  # and its audio cap
         if count <= 1 or self.lanes == 1:
             return self._inline(count, work)
         if sizes is None:

@@ -24,7 +24,14 @@ import numpy as np
 from steadyvoice.cpus import CoreSlots, available_cpus
 from steadyvoice.engines.adaptation import SCHEME as ADAPTATION_SCHEME
 from steadyvoice.engines.adaptation import adapt, adaptation_version
-from steadyvoice.engines.base import Audio, FloatAudio, SynthesisRequest, VoiceTarget
+from steadyvoice.engines.base import (
+    ANY_LANGUAGE,
+    Audio,
+    FloatAudio,
+    SynthesisRequest,
+    VoiceTarget,
+)
+from steadyvoice.engines.budget import spent
 from steadyvoice.engines.pieces import PieceRunner
 from steadyvoice.engines.piper_noise import NOISE_SCHEME, NoiseInput, patch_model, run_seeded
 from steadyvoice.errors import (
@@ -35,6 +42,7 @@ from steadyvoice.errors import (
     UnknownVoice,
     VoiceAnalysisOutdated,
 )
+from steadyvoice.languages.codes import primary_code
 from steadyvoice.settings import ConfigurationError, PiperSettings
 from steadyvoice.text.split import CLAUSE_RULE, lead_clause
 
@@ -46,6 +54,8 @@ PROFILE_PREFIX = "vp_"  # voice profile ids (steadyvoice.voices) start with this
 SENTENCE_SILENCE_SECONDS = 0.2
 SPLIT_SILENCE_SECONDS = 0.1
 WARMUP_TEXT = "Ready."
+# Letters and digits a second for the audio estimate (engines.budget): fast, so it errs short.
+ESTIMATE_LETTERS_PER_SECOND = 20.0
 _RUNTIME_DISTS = ("piper-tts", "onnxruntime", "onnx", "numpy")
 _ORT_ERRORS = ("Fail", "InvalidArgument", "NoSuchFile", "InvalidProtobuf", "RuntimeException")
 
@@ -109,6 +119,12 @@ class PiperEngine:
     def default_voice(self) -> str:
         return self._settings.default_voice
 
+    def voice_languages(self, voice: str) -> tuple[str, ...]:
+        """The language of the voice's own ``.onnx.json``: ``language.code`` (``en_US`` → ``en``),
+        else ``espeak.voice``; any (``*``) when it names neither."""
+        config = _config_path(self._model_path(voice))
+        return _config_languages(config, self._file_hash(config))
+
     def version(self, voice: str, adapted: bool = False) -> str:
         model = self._model_path(voice)
         digest = hashlib.sha256()
@@ -123,6 +139,14 @@ class PiperEngine:
             f"+t{threads}+{digest.hexdigest()[:16]}"
         )
         return f"{base}+adapt-{adaptation_version()}" if adapted else base
+
+    def estimate_seconds(self, request: SynthesisRequest) -> float:
+        """About the least audio ``request`` makes, from its letters and digits alone (no
+        model): the bundled voice speaks about 14 a second at speed 1 (prose, spelled-out
+        numbers, long words), fewer with many short sentences (their pauses); the estimate
+        takes 20, so it errs short."""
+        letters = sum(char.isalnum() for char in request.text)
+        return letters / ESTIMATE_LETTERS_PER_SECOND / request.speed
 
     def check_target(self, target: VoiceTarget) -> None:
         scheme = target.analysis.get("scheme")
@@ -186,7 +210,10 @@ class PiperEngine:
         scales = np.array([config.noise_scale, length_scale, config.noise_w_scale], np.float32)
         made = self._runner.run(
             len(pieces),
-            lambda i: _peak_normalise(self._infer(voice, pieces[i].ids, scales, [request.seed, i])),
+            lambda i: spent(  # each piece counts toward the job's audio cap (engines.budget)
+                _peak_normalise(self._infer(voice, pieces[i].ids, scales, [request.seed, i])),
+                config.sample_rate,
+            ),
             [len(piece.ids) for piece in pieces] if whole else None,
         )
         with contextlib.closing(made):
@@ -351,6 +378,25 @@ def _runtime() -> str:
 
 def _config_path(model: Path) -> Path:
     return Path(f"{model}.json")
+
+
+@functools.lru_cache(maxsize=64)
+def _config_languages(config: Path, sha256: str) -> tuple[str, ...]:
+    """Read once per config content (``sha256`` is the cache key, not used otherwise)."""
+    try:
+        data = json.loads(config.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise EngineUnavailable(f"voice config unreadable: {config}", path=str(config)) from exc
+    language = data.get("language") if isinstance(data, dict) else None
+    espeak = data.get("espeak") if isinstance(data, dict) else None
+    for tag in (
+        language.get("code") if isinstance(language, dict) else None,
+        espeak.get("voice") if isinstance(espeak, dict) else None,
+    ):
+        code = primary_code(tag) if isinstance(tag, str) else None
+        if code is not None:
+            return (code,)
+    return (ANY_LANGUAGE,)
 
 
 def _peak_normalise(audio: FloatAudio) -> FloatAudio:

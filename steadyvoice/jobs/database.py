@@ -21,6 +21,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from steadyvoice.jobs import pgguards
 from steadyvoice.settings import DatabaseSettings
+from steadyvoice.storage.modes import create_private_file, make_private_dir
 
 _MIGRATION_LOCK_ID = 0x5736_0001
 
@@ -46,10 +47,11 @@ def make_engine(url: str, guards: DatabaseSettings | None = None) -> Engine:
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(Path(path).parent)
         engine = create_engine(
             url, connect_args={"timeout": 30}, pool_pre_ping=True, hide_parameters=True
         )
+        event.listen(engine, "do_connect", _sqlite_private_file)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
@@ -64,6 +66,15 @@ def make_engine(url: str, guards: DatabaseSettings | None = None) -> Engine:
     )
     pgguards.install(engine, guards)
     return engine
+
+
+def _sqlite_private_file(dialect: Any, _record: Any, args: Any, kwargs: Any) -> None:
+    # Where connecting would create the database file, create it first, 0600: SQLite makes
+    # it 0644 (less the umask), and its -wal and -shm files copy the database's mode.
+    database = args[0] if args else kwargs.get("database")
+    named = isinstance(database, str) and database not in ("", ":memory:")
+    if named and not database.startswith("file:"):  # a URI names its own mode
+        create_private_file(Path(database))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     Index,
@@ -67,6 +68,9 @@ class Job(Base):
     text: Mapped[str] = mapped_column(Text)
     # What the engine was given to speak: ``text`` after normalization (None: the same).
     spoken_text: Mapped[str | None] = mapped_column(Text)
+    # The audio seconds it will make, estimated at submit (None: the engine cannot tell);
+    # a tenant's daily audio quota counts it until the job has its real duration.
+    estimated_seconds: Mapped[float | None] = mapped_column(Float)
     voice: Mapped[str] = mapped_column(String(128))
     engine: Mapped[str] = mapped_column(String(32))
     engine_version: Mapped[str | None] = mapped_column(String(256))
@@ -90,6 +94,17 @@ class Job(Base):
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     sha256: Mapped[str | None] = mapped_column(String(64))
     size_bytes: Mapped[int | None] = mapped_column(Integer)
+
+
+class TenantUsage(Base):
+    """A tenant's running total of stored audio: the bytes of its succeeded jobs' outputs,
+    added in the transaction that records each success (steadyvoice.jobs.usage), so the
+    ``stored_bytes`` quota reads one row instead of summing every job the tenant ever had."""
+
+    __tablename__ = "tenant_usage"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stored_bytes: Mapped[int] = mapped_column(BigInteger)
 
 
 class Worker(Base):

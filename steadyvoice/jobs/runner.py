@@ -22,6 +22,7 @@ from steadyvoice.engines.base import (
     SynthesisRequest,
     VoiceTarget,
 )
+from steadyvoice.engines.budget import capped, check_made
 from steadyvoice.engines.interrupt import Abandoned, watching
 from steadyvoice.errors import EngineError, SteadyVoiceError, StorageError
 from steadyvoice.jobs.backoff import STORE_ERRORS, retry_store
@@ -97,6 +98,7 @@ def run_claimed(
     slo: SloSettings | None = None,
     news: Dispatcher | None = None,
     watch: ClaimWatch | None = None,
+    max_audio_seconds: float | None = None,
 ) -> str:
     """Run the job and record the outcome; returns the status the job ended in.
 
@@ -104,10 +106,13 @@ def run_claimed(
     so API calls waiting on the job read it at once (``dispatch.ProgressBell``). ``watch``
     (the worker's, which its lease heartbeat also tells) says whether the job is still ours:
     the engine checks it between sentences and stops once the job is canceled or taken back.
+    Past ``max_audio_seconds`` of audio (``jobs.max_audio_seconds``; None: no cap) the job
+    stops and fails with ``audio_too_long`` (:mod:`steadyvoice.engines.budget`).
     """
     news = news or NullDispatcher()
     watch = watch or ClaimWatch(store, claim)
-    status = _run(claim, engine, store, storage, profiles, slo, news, watch)
+    with capped(max_audio_seconds):
+        status = _run(claim, engine, store, storage, profiles, slo, news, watch)
     news.notify(claim.job.id)
     return status
 
@@ -188,6 +193,7 @@ def _synthesize(
         else:
             audio = engine.synthesize(request)
         watch.check()  # not worth encoding if it was canceled meanwhile
+        check_made(audio.duration_seconds)
     synthesis_seconds = time.perf_counter() - engine_started
     data, rate = encoded(audio, job.params)
     return _Made(audio, data, rate, version, synthesis_seconds)
@@ -227,10 +233,13 @@ def _stream(
     )
     parts: list[FloatAudio] = []
     rate = 0
+    streamed = 0.0
     began = time.perf_counter()
     try:
         for seq, piece in enumerate(pieces):
             rate = piece.sample_rate
+            streamed += piece.duration_seconds
+            check_made(streamed)  # before it is published
             pcm = pcm16(piece.samples, rate)
             made = time.perf_counter()
             if not retry_store(partial(chunks.add, claim, seq, rate, pcm), "chunk", watch):

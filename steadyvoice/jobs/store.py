@@ -27,6 +27,7 @@ from steadyvoice.jobs.database import READ_ONLY, make_engine, migrate, newest_fi
 from steadyvoice.jobs.dbclock import db_now
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.states import TERMINAL, JobStatus, sources_of
+from steadyvoice.jobs.usage import add_stored_bytes
 from steadyvoice.security.principal import DEFAULT_TENANT
 from steadyvoice.settings import DatabaseSettings
 
@@ -53,6 +54,7 @@ class NewJob:
     idempotency_key: str | None = None
     tenant: str = DEFAULT_TENANT
     spoken_text: str | None = None
+    estimated_seconds: float | None = None  # the audio it will make, about (jobs.caps)
 
     def request_hash(self) -> str:
         body = json.dumps(
@@ -320,6 +322,9 @@ class JobStore:
                 lease_expires_at=None,
                 **values,
             )
+            if moved == 1 and target is JobStatus.SUCCEEDED:  # the tenant's stored-bytes total
+                # Before the output is put in place: a failure here leaves no file behind.
+                add_stored_bytes(s, claim.job.tenant, int(values["size_bytes"]))
             if moved == 1 and before_commit is not None:
                 before_commit()  # the row stays locked to the commit: nobody else finishes it
         return moved == 1
@@ -445,6 +450,7 @@ def _queued(new: NewJob, now: datetime) -> Job:
         status=JobStatus.QUEUED.value,
         text=new.text,
         spoken_text=new.spoken_text,
+        estimated_seconds=new.estimated_seconds,
         voice=new.voice,
         engine=new.engine,
         engine_version=new.engine_version,

@@ -18,20 +18,25 @@ from steadyvoice.engines.base import (
 )
 from steadyvoice.errors import (
     Busy,
+    QuotaExceeded,
     TextEmpty,
     TextTooLong,
     UnknownVoice,
     UnsupportedFormat,
 )
 from steadyvoice.jobs.admission import Admission
+from steadyvoice.jobs.caps import JobCaps
 from steadyvoice.jobs.dispatch import Dispatcher
 from steadyvoice.jobs.models import Job
+from steadyvoice.jobs.quotas import Quotas
 from steadyvoice.jobs.runner import Profiles
 from steadyvoice.jobs.store import JobStore, NewJob
+from steadyvoice.languages.refusal import refuse_unspoken
+from steadyvoice.languages.voices import voice_languages
 from steadyvoice.observability.logs import event
 from steadyvoice.security.principal import Principal
 from steadyvoice.settings import Settings
-from steadyvoice.text import NORMALIZATION_VERSION, normalize_english
+from steadyvoice.text import NORMALIZATION_VERSION, normalize, normalize_english, text_language
 from steadyvoice.textrules import refuse_control_characters, refuse_unspeakable
 from steadyvoice.voices.profiles import is_profile_id
 
@@ -69,6 +74,7 @@ class JobService:
         self._dispatcher = dispatcher
         self._checks = RequestChecks(settings, engine, profiles)
         self._admission = Admission(settings, store)
+        self._quotas = Quotas(settings.quotas, store)
 
     def close(self) -> None:
         """Write what is still buffered (refusal counts); call at API shutdown."""
@@ -85,9 +91,9 @@ class JobService:
         """Returns (job, created). A repeated idempotency key returns the first job.
 
         The job belongs to the caller's key and tenant; a voice profile must be visible to the
-        caller. Admission control and the key's in-flight quota apply only to new work: a
-        repeat of an accepted job is always answered, however busy the queue is, even one that
-        races its original (refused as new work, it looks the key up again).
+        caller. Tenant quotas, admission control and the key's in-flight quota apply only to new
+        work: a repeat of an accepted job is always answered, however busy the queue is, even
+        one that races its original (refused as new work, it looks the key up again).
         ``precondition`` (a caller's own check, e.g. that a worker is live) also runs for new
         work only, once the request is valid; it raises to refuse.
         """
@@ -98,8 +104,9 @@ class JobService:
         try:
             if precondition is not None:
                 precondition()
+            self._quotas.check(caller.tenant, new.estimated_seconds)
             self._admission.admit(len(new.text))
-        except Busy:
+        except (Busy, QuotaExceeded):
             # Refused as new work, perhaps for the very job a racing twin of this request
             # recorded meanwhile: a repeat is answered with it, however busy the service is.
             first = self._store.find_repeat(new)
@@ -129,6 +136,7 @@ class RequestChecks:
         self._settings = settings
         self._engine = engine
         self._profiles = profiles
+        self._caps = JobCaps(settings)
 
     def validate(
         self,
@@ -139,7 +147,6 @@ class RequestChecks:
     ) -> NewJob:
         """The job ``req`` describes, with defaults applied; raises the request's error."""
         text = self._checked_text(req.text)
-        spoken, normalization = self._spoken(text, req.normalize)
         if req.format not in FORMATS:
             raise UnsupportedFormat(
                 f"format {req.format!r} is not supported", supported=list(FORMATS)
@@ -147,13 +154,16 @@ class RequestChecks:
         voice = req.voice or self._engine.default_voice()
         seed = DEFAULT_SEED if req.seed is None else req.seed
         params: dict[str, Any] = {"seed": seed, "speed": req.speed, "format": req.format}
-        if normalization is not None:
-            params["text_normalization"] = normalization
         if req.stream:
             params["stream"] = True
         if req.output_rate is not None:
             params["output_rate"] = req.output_rate
         version, target = self._voice_params(voice, params, caller.scope)
+        refuse_unspoken(text, self._engine, voice)  # text_language_unsupported
+        spoken, normalization = self._spoken(text, req.normalize, voice)
+        self._caps.check_spoken(spoken, text)
+        if normalization is not None:
+            params["text_normalization"] = normalization
         version += encoder_tag(req.format)
         # Engine-specific modes are recorded only when asked for, so older jobs' params and
         # request hashes stay as they were.
@@ -161,18 +171,17 @@ class RequestChecks:
             params["instructions"] = req.instructions
         if req.cross_lingual:
             params["cross_lingual"] = True
-        check_request(
-            self._engine,
-            SynthesisRequest(
-                text=spoken,
-                voice=str(params.get("base_voice", voice)),
-                seed=seed,
-                speed=req.speed,
-                target=target,
-                instructions=req.instructions,
-                cross_lingual=req.cross_lingual,
-            ),
+        request = SynthesisRequest(
+            text=spoken,
+            voice=str(params.get("base_voice", voice)),
+            seed=seed,
+            speed=req.speed,
+            target=target,
+            instructions=req.instructions,
+            cross_lingual=req.cross_lingual,
         )
+        check_request(self._engine, request)
+        estimated = self._caps.estimate(self._engine, request)
         return NewJob(
             text=text,
             voice=voice,
@@ -185,22 +194,27 @@ class RequestChecks:
             idempotency_key=idempotency_key,
             tenant=caller.tenant,
             spoken_text=spoken if spoken != text else None,
+            estimated_seconds=estimated,
         )
 
-    def _spoken(self, text: str, asked: bool | None) -> tuple[str, str | None]:
-        """The text the engine will speak, and the normalization version (None: not run).
+    def _spoken(self, text: str, asked: bool | None, voice: str) -> tuple[str, str | None]:
+        """The text the engine will speak, and the normalizer's version (None: not run).
 
-        ``auto`` normalizes English for the engines that read English (piper, fake);
-        cosyvoice normalizes text itself, in the languages it speaks.
+        ``auto`` normalizes by the language of the voice (for a voice profile, of the voice
+        that speaks it; ``none`` where that language has no normalizer), and leaves cosyvoice
+        alone, which normalizes text itself in the languages it speaks. ``en`` forces English.
+        A request's ``normalize`` turns it on (by language, or English under ``en``) or off.
         """
         mode = self._settings.speech.normalize
-        if mode == "auto":
-            mode = "none" if self._engine.name == "cosyvoice" else "en"
         if asked is not None:
-            mode = "en" if asked else "none"
+            mode = ("en" if mode == "en" else "auto") if asked else "none"
+        elif mode == "auto" and self._engine.name == "cosyvoice":
+            mode = "none"
         if mode == "none":
             return text, None
-        return normalize_english(text), NORMALIZATION_VERSION
+        if mode == "en":
+            return normalize_english(text), NORMALIZATION_VERSION
+        return normalize(text, text_language(voice_languages(self._engine, voice), text))
 
     def _checked_text(self, raw: str) -> str:
         text = raw.strip()

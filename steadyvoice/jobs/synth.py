@@ -90,6 +90,7 @@ def synthesize(
     settings: Settings, engine: Engine, req: JobRequest, profiles: Profiles | None = None
 ) -> Synthesis:
     """Check, normalize, synthesize and encode ``req`` as a job with that request would be."""
+    from steadyvoice.engines.budget import capped, check_made
     from steadyvoice.jobs.models import Job
     from steadyvoice.jobs.runner import encoded, request_for
     from steadyvoice.jobs.store import Claim
@@ -102,7 +103,9 @@ def synthesize(
     request = request_for(Claim(job=job, worker_id=REQUESTER, attempt=1), profiles)
     engine.load()
     try:
-        audio = engine.synthesize(request)
+        with capped(settings.jobs.max_audio_seconds):  # stops where a worker would
+            audio = engine.synthesize(request)
+            check_made(audio.duration_seconds)
     except SteadyVoiceError:
         raise
     except Exception as exc:  # what a worker records as engine_error

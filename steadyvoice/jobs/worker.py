@@ -152,6 +152,7 @@ class Worker:
                 self._settings.slo,
                 self._news,
                 watch,
+                self._settings.jobs.max_audio_seconds,
             )
         except STORE_ERRORS:
             # The runner records store and disk failures itself; these two are the last line

@@ -10,7 +10,9 @@ Outcome = Literal["good", "bad", "client_error", "canceled"]
 # Failures caused by what the client sent: excluded from availability, counted separately.
 CLIENT_ERROR_CODES = frozenset(
     {
+        "audio_too_long",  # the text made more audio than jobs.max_audio_seconds
         "invalid_request",
+        "spoken_text_too_long",
         "text_empty",
         "text_invalid",
         "text_too_long",

@@ -1,4 +1,9 @@
-"""The audit log: one row per state-changing call and per audio download, never changed."""
+"""The audit log: one row per state-changing call and per audio download, never changed.
+
+Refusals of callers without a valid key are the exception: repeats are folded into one row with
+a ``count`` (steadyvoice.security.refusals). Rows leave the log only through the rotation
+procedure (steadyvoice.security.retention), which archives them first.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ class AuditEntry:
     object_id: str | None = None
     client: str | None = None
     request_id: str | None = None
+    count: int = 1  # calls this row stands for: more than 1 only for folded refusals
+    at: datetime | None = None  # when it happened; None: now
 
 
 @dataclass(frozen=True)
@@ -53,23 +60,14 @@ class AuditLog:
         self._store = store
 
     def record(self, entry: AuditEntry) -> AuditEvent:
-        row = AuditEvent(
-            at=utcnow(),
-            key_id=entry.key_id,
-            tenant=entry.tenant,
-            role=entry.role,
-            action=entry.action[:64],
-            object_id=(entry.object_id or None) and entry.object_id[:128],
-            outcome=entry.outcome[:64],
-            status=entry.status,
-            method=entry.method[:8],
-            route=entry.route[:256],
-            client=entry.client and entry.client[:64],
-            request_id=entry.request_id,
-        )
+        return self.record_many([entry])[0]
+
+    def record_many(self, entries: list[AuditEntry]) -> list[AuditEvent]:
+        """Append ``entries`` in one transaction."""
+        rows = [as_row(entry) for entry in entries]
         with self._store.session() as s:
-            s.add(row)
-        return row
+            s.add_all(rows)
+        return rows
 
     def query(self, q: AuditQuery) -> list[AuditEvent]:
         stmt = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(q.limit)
@@ -90,3 +88,21 @@ class AuditLog:
             stmt = stmt.where(AuditEvent.id < q.before_id)
         with self._store.reading() as s:
             return list(s.scalars(stmt))
+
+
+def as_row(entry: AuditEntry) -> AuditEvent:
+    return AuditEvent(
+        at=entry.at or utcnow(),
+        key_id=entry.key_id,
+        tenant=entry.tenant,
+        role=entry.role,
+        action=entry.action[:64],
+        object_id=(entry.object_id or None) and entry.object_id[:128],
+        outcome=entry.outcome[:64],
+        status=entry.status,
+        method=entry.method[:8],
+        route=entry.route[:256],
+        client=entry.client and entry.client[:64],
+        request_id=entry.request_id,
+        count=entry.count,
+    )

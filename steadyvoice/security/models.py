@@ -51,6 +51,24 @@ class AuditEvent(Base):
     route: Mapped[str] = mapped_column(String(256))
     client: Mapped[str | None] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # Calls this row stands for: 1, or the repeats of a refusal folded into one row.
+    count: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class AuditRotation(Base):
+    """One run of ``steadyvoice audit rotate``: which rows left the log, into which archive.
+    Append-only like the log; the log's DELETE trigger lets a row go only if one of these
+    covers its id."""
+
+    __tablename__ = "audit_rotations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    through_id: Mapped[int] = mapped_column(AuditId)
+    before: Mapped[datetime] = mapped_column(UTCDateTime)
+    rows: Mapped[int] = mapped_column(Integer)
+    archive_sha256: Mapped[str] = mapped_column(String(64))
+    by: Mapped[str] = mapped_column(String(128))
 
 
 class RateWindow(Base):

@@ -5,10 +5,15 @@ minute's count weighted by how much of last minute still lies inside the past 60
 requests let through are counted: a refused one changes nothing, so asking again does not push
 the window on, and the ``Retry-After`` a refusal gives is when the next request will pass
 (counting only what passed, it can only shrink as time goes on).
+
+The same windows count refused keys per client address (:class:`FailedAuthLimit`): an address
+over its limit is answered 429 before its key is even looked up.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -20,8 +25,8 @@ from sqlalchemy import Engine, delete, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from steadyvoice.errors import TooManyRequests
-from steadyvoice.jobs.database import make_engine
+from steadyvoice.errors import TooManyFailedLogins, TooManyRequests
+from steadyvoice.jobs.database import READ_ONLY, make_engine
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.security.models import RateWindow
 
@@ -83,6 +88,8 @@ class RateLimiter:
         self._engine = store.engine if self._postgres else _unflushed(store.engine)
         self._own_engine = not self._postgres
         self._sessions = sessionmaker(self._engine)
+        # Reads stay deferred on SQLite: a check before every key lookup takes no write lock.
+        self._readers = sessionmaker(self._engine.execution_options(**{READ_ONLY: True}))
 
     def close(self) -> None:
         """Release the limiter's own connections (SQLite)."""
@@ -111,6 +118,31 @@ class RateLimiter:
                 retry_after=wait,
             )
 
+    def wait(self, key_id: str, limit: int) -> int | None:
+        """Seconds until one more event of ``key_id`` would be within ``limit`` a minute, or
+        None when it would be now. Counts nothing; one read."""
+        now = self._clock()
+        minute = int(now // WINDOW)
+        elapsed = now - minute * WINDOW
+        q = select(RateWindow.minute, RateWindow.count).where(
+            RateWindow.key_id == key_id, RateWindow.minute.in_((minute - 1, minute))
+        )
+        with self._readers() as s, s.begin():
+            counts = {int(m): int(c) for m, c in s.execute(q)}
+        previous, current = counts.get(minute - 1, 0), counts.get(minute, 0)
+        if current < room(previous, elapsed, limit):
+            return None
+        return retry_after(previous, current, elapsed, limit)
+
+    def count(self, key_id: str, limit: int) -> None:
+        """Count one event of ``key_id``, unless ``limit`` a minute is reached already."""
+        now = self._clock()
+        minute = int(now // WINDOW)
+        elapsed = now - minute * WINDOW
+        with self._session() as s:
+            previous = _count(s, key_id, minute - 1)
+            _increment(s, key_id, minute, room(previous, elapsed, limit))
+
     def sweep(self) -> int:
         """Delete windows no estimate reads any more; returns how many."""
         oldest_needed = int(self._clock() // WINDOW) - 1
@@ -124,6 +156,57 @@ class RateLimiter:
             if self._postgres:
                 s.execute(text("SET LOCAL synchronous_commit TO OFF"))
             yield s
+
+
+class FailedAuthLimit:
+    """Refused keys (401) per client address a minute, in every API process together.
+
+    :meth:`check` runs before the key is looked up: an address over the limit gets 429
+    ``auth_rate_limited`` and costs one read. :meth:`failed` counts a refusal. Checking and
+    counting are two steps, so a burst of parallel guesses can pass the limit by the number in
+    flight (nginx's ``limit_conn`` bounds that). IPv6 addresses count per /64, the block one
+    host usually holds. A call with no address (a Unix socket without a proxy) is not limited.
+    """
+
+    def __init__(self, limiter: RateLimiter, per_minute: int) -> None:
+        self._limiter = limiter
+        self._limit = per_minute
+
+    def check(self, client: str | None) -> None:
+        if not self._limit or client is None:
+            return
+        wait = self._limiter.wait(address_bucket(client), self._limit)
+        if wait is not None:
+            raise TooManyFailedLogins(
+                f"more than {self._limit} refused keys a minute from this address; "
+                f"retry in {wait} s",
+                limit=self._limit,
+                retry_after=wait,
+            )
+
+    def failed(self, client: str | None) -> None:
+        if self._limit and client is not None:
+            self._limiter.count(address_bucket(client), self._limit)
+
+
+def address_unit(client: str) -> str:
+    """What one client is, for limits and for folding refusals: an IPv4 address (IPv4-mapped
+    IPv6 included), or an IPv6 address's /64, since one host is given a whole /64."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:  # not an IP address (the test client's "testclient"): taken as it is
+        return client
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def address_bucket(client: str) -> str:
+    """The ``rate_windows`` key of a client address: never a key id (``key_...``), and short
+    enough for the column whatever the address."""
+    return "addr_" + hashlib.sha256(address_unit(client).encode()).hexdigest()[:24]
 
 
 def _unflushed(engine: Engine) -> Engine:

@@ -1,4 +1,5 @@
-"""Re-hash every recorded output and reference; report what is missing, corrupt or unrecorded."""
+"""Re-hash every recorded output and reference; report what is missing, corrupt or unrecorded,
+and what other users may read."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from sqlalchemy import select
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.jobs.store import JobStore
+from steadyvoice.settings import Settings
 from steadyvoice.storage.local import LocalStorage, sha256_file
+from steadyvoice.storage.modes import PRIVATE_FILE, loose_mode, loose_modes
 from steadyvoice.voices.models import Voice
 
 # Rows read per transaction. Hashing happens between batches, outside any transaction, so a
@@ -29,6 +32,9 @@ class VerifyReport:
     # Temp files under outputs/: writes in progress, or staged by attempts that were killed
     # (serve and a standalone worker sweep old ones at start). Listed; never unhealthy.
     temporary: list[str] = field(default_factory=list)
+    # Files and folders other users may read (steadyvoice.storage.modes). Listed, with the
+    # chmod that fixes each; never unhealthy.
+    loose: list[str] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
@@ -43,6 +49,9 @@ def _check(report: VerifyReport, label: str, path: Path, sha256: str | None) -> 
         report.corrupt.append(label)
     else:
         report.ok += 1
+    loose = loose_mode(path, PRIVATE_FILE)
+    if loose is not None:
+        report.loose.append(str(loose))
 
 
 def _succeeded(store: JobStore, batch: int) -> Iterator[tuple[str, str, str | None]]:
@@ -118,4 +127,13 @@ def verify_references(
     report.unrecorded += [
         f"voices/{name}" for name in storage.names("*/reference.*") if name not in recorded
     ]
+    return report
+
+
+def verify_modes(
+    settings: Settings, sqlite_path: Path | None, report: VerifyReport
+) -> VerifyReport:
+    """The data dir, the database and the admin key must be private to the service's user
+    (each output and reference is checked as it is hashed)."""
+    report.loose += [str(loose) for loose in loose_modes(settings, sqlite_path)]
     return report

@@ -1,15 +1,18 @@
 """Sentence splitting for streaming: one piece per sentence, none longer than a limit.
 
 A sentence ends at ``. ! ? ;`` (or a run of them, with any closing quotes or brackets) followed
-by whitespace, at a line break, and right after the CJK full stop, exclamation and question
-marks (U+3002, U+FF01, U+FF1F). A full stop does not end a sentence after a listed abbreviation
-("Dr.", "e.g."), after a single letter ("J. Smith"), or when the next word starts with a
-lower-case letter; a full stop between digits ("3.5") is never followed by whitespace, so it
-never splits.
+by whitespace, and at a line break. It also ends right after the Chinese and Japanese full
+stop, exclamation and question marks and semicolon (U+3002, U+FF01, U+FF1F, U+FF1B, and the
+half-width U+FF61), with no space needed, and at ``. ! ? ;`` between two CJK characters. A full
+stop does not end a sentence after a listed abbreviation ("Dr.", "e.g."), after a single letter
+("J. Smith"), or when the next word starts with a lower-case letter; a full stop between digits
+("3.5") is never followed by whitespace, so it never splits.
 
-A sentence longer than ``max_chars`` is cut after commas and colons, and a clause still too long
-between words. Nothing is ever cut inside a word: a single word longer than ``max_chars`` (or
-a run of CJK text with no punctuation) is a piece of its own, longer than the limit.
+A sentence longer than ``max_chars`` is cut after commas and colons (and after the CJK comma,
+enumeration comma and colon, U+FF0C, U+3001, U+FF64, U+FF1A, with no space needed), and a
+clause still too long between words. Nothing is ever cut inside a word: a single word longer
+than ``max_chars`` (or a run of CJK text with no punctuation) is a piece of its own, longer than
+the limit.
 
 The *leading clause* rule (:func:`lead_clause`, named by ``CLAUSE_RULE`` in engine versions)
 decides where a text's first sentence is cut so its first words can be spoken, and streamed,
@@ -28,15 +31,20 @@ ABBREVIATIONS = frozenset(
 # Abbreviations only before a number ("No. 5", "Fig. 2"); elsewhere these are words ("I said no.").
 ABBREVIATIONS_BEFORE_NUMBERS = frozenset({"no", "nos", "fig", "p", "pp", "vol", "ch"})
 
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK_STOPS = "\u3002\uff01\uff1f\uff1b\uff61"
 # Each alternative starts only where its run of punctuation starts and takes the run whole
 # (possessive), so a long run of "!!!!" is looked at once, not once per character.
 _END = re.compile(
     "(?<![.!?;\u2026])[.!?;\u2026]++[\"'\u201d\u2019)\\]\u00bb]*+(?=\\s)"
-    "|(?<![\u3002\uff01\uff1f])[\u3002\uff01\uff1f]++[\u300d\u300f\u201d\u2019\uff09)]*+"
+    f"|(?<![{_CJK_STOPS}])[{_CJK_STOPS}]++[\u300d\u300f\u201d\u2019\uff09)]*+"
+    f"|(?P<between>(?<=[{_CJK}])[.!?;]++(?=[{_CJK}]))"
 )
 _WORD_BEFORE = re.compile(r"(\S+)\Z")
 _NEXT = re.compile(r"\s*[\"'\u201c\u2018(\[]*(.?)")
-_CLAUSE_CUT = re.compile("(?<=[,:] )|(?<=[\uff0c\u3001\uff1a] )|(?<=[\uff0c\u3001\uff1a])(?! )")
+_CLAUSE_CUT = re.compile(
+    "(?<=[,:] )|(?<=[\uff0c\u3001\uff1a\uff64] )|(?<=[\uff0c\u3001\uff1a\uff64])(?! )"
+)
 _WORD_CUT = re.compile("(?<= )")
 _LOOK_BACK = 40
 
@@ -46,7 +54,6 @@ CLAUSE_RULE = "clause1"
 CLAUSE_MAX_WORDS = 3
 CLAUSE_MARKS = frozenset(",;:\uff0c\uff1b\uff1a\u3001")
 _CLOSERS = "\"')]\u00bb\u201d\u2019\u300d\u300f\uff09"
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # A word: one CJK character with the punctuation after it, or a run of anything else but space.
 _CLAUSE_WORD = re.compile(f"[{_CJK}][^\\s{_CJK}]*|[^\\s{_CJK}]+")
 
@@ -78,6 +85,9 @@ def _sentences(text: str) -> Iterator[str]:
 
 def _ends(line: str) -> Iterator[int]:
     for found in _END.finditer(line):
+        if found.group("between"):
+            yield found.end()
+            continue
         stops = found.group().rstrip("\"'\u201d\u2019)]\u00bb\u300d\u300f\uff09")
         if set(stops) <= {".", "\u2026"} and not _full_stop_ends(line, found):
             continue

@@ -38,6 +38,9 @@ def add_parser(sub: Any) -> None:
     add.add_argument("file", type=Path, help="WAV, FLAC, OGG or MP3; 3 to 30 s of speech")
     add.add_argument("--consent", required=True, help="the speaker's consent statement")
     add.add_argument("--transcript", help="what is said in the recording")
+    add.add_argument(
+        "--language", help="the recording's language (en, de, zh ...); default: from the transcript"
+    )
     add.add_argument("--tenant", default=DEFAULT_TENANT, help="the tenant it belongs to")
     add.set_defaults(func=_add)
 
@@ -83,6 +86,7 @@ def _summary(voice: Voice) -> dict[str, Any]:
         "created_at": voice.created_at.isoformat(),
         "reference_sha256": voice.reference_sha256,
         "speech_seconds": voice.speech_seconds,
+        "language": voice.language,
         "deleted_at": voice.deleted_at.isoformat() if voice.deleted_at else None,
     }
 
@@ -106,6 +110,7 @@ def _add(args: argparse.Namespace) -> int:
         consent=args.consent,
         audio=data,
         transcript=args.transcript,
+        language=args.language,
         requester=_actor(),
         tenant=args.tenant,
     )

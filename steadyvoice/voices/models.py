@@ -24,6 +24,8 @@ class Voice(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
     consent: Mapped[str] = mapped_column(Text)
     transcript: Mapped[str | None] = mapped_column(Text)
+    # The language of the reference recording: declared at upload or detected from the transcript.
+    language: Mapped[str | None] = mapped_column(String(16))
     reference_name: Mapped[str] = mapped_column(String(256))
     reference_sha256: Mapped[str] = mapped_column(String(64))
     reference_bytes: Mapped[int] = mapped_column(Integer)

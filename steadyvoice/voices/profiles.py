@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from steadyvoice.engines.base import VoiceTarget
+from steadyvoice.engines.base import ANY_LANGUAGE, VoiceTarget
 from steadyvoice.errors import (
     ConsentMissing,
     InvalidRequest,
@@ -24,6 +24,8 @@ from steadyvoice.errors import (
     VoiceNotFound,
 )
 from steadyvoice.jobs.models import utcnow
+from steadyvoice.languages.codes import primary_code
+from steadyvoice.languages.detect import detect
 from steadyvoice.observability.logs import event
 from steadyvoice.security.principal import DEFAULT_TENANT
 from steadyvoice.settings import Settings, VoiceSettings
@@ -70,6 +72,7 @@ class NewVoice:
     consent: str
     audio: bytes
     transcript: str | None = None
+    language: str | None = None  # declared by the client; else detected from the transcript
     requester: str = "anonymous"
     request_id: str | None = None
     tenant: str = DEFAULT_TENANT
@@ -96,6 +99,7 @@ class VoiceService:
     def create(self, new: NewVoice) -> Voice:
         """Validate everything cheap first, then the audio, then record file and row."""
         name, consent, transcript = self._check_fields(new)
+        language = recording_language(new.language, transcript)
         if len(new.audio) > self._limits.max_upload_bytes:
             raise reference_too_large(len(new.audio), self._limits)
         if not new.audio:
@@ -113,6 +117,7 @@ class VoiceService:
             request_id=new.request_id,
             consent=consent,
             transcript=transcript,
+            language=language,
             reference_name=ref_name,
             reference_sha256=sha,
             reference_bytes=size,
@@ -253,6 +258,20 @@ class VoiceService:
             reference_path=str(self.reference_path(voice)),
             transcript=voice.transcript,
         )
+
+
+def recording_language(declared: str | None, transcript: str | None) -> str | None:
+    """The language of a reference recording: as declared (``de``, ``zh-CN``: its primary code),
+    else the transcript's language when detection is sure of it, else None."""
+    if declared is not None and declared.strip():
+        code = primary_code(declared)
+        if code is None or code == ANY_LANGUAGE:
+            raise InvalidRequest(
+                f"language {declared[:40]!r} is not a language code (such as en, de, zh)",
+                field="language",
+            )
+        return code
+    return detect(transcript).language if transcript else None
 
 
 def _bounded(value: str, field: str, limit: int) -> str:

@@ -65,7 +65,7 @@ def test_submit_answers_202_with_a_location(client: TestClient) -> None:
         "text_normalization": "en-1",
     }
     assert body["engine"] == "fake"
-    assert body["engine_version"] == "fake-1+split-clause1+sr16000"
+    assert body["engine_version"] == "fake-2+split-clause1+sr16000"
     assert body["requester"] == client.get("/v1/me").json()["key_id"]
     assert body["tenant"] == "default"
     assert body["attempts"] == 0
@@ -227,6 +227,25 @@ def test_audio_of_a_succeeded_job(client: TestClient) -> None:
     assert output["name"] in resp.headers["content-disposition"]
 
 
+def test_an_uncached_conversion_is_sent_whole_and_leaves_no_file(
+    client_factory: Callable[..., TestClient],
+) -> None:
+    """conversion.cache_bytes=0: each conversion is a temporary file, unlinked as it is opened
+    for sending, so nothing is left behind even when a client hangs up."""
+    client = client_factory(conversion={"cache_bytes": 0})
+    job_id = submit(client)
+    succeed(client, job_id)
+    first, second = (client.get(f"/v1/jobs/{job_id}/audio?format=flac") for _ in range(2))
+    for resp in (first, second):
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["x-conversion-cache"] == "miss"
+        assert int(resp.headers["content-length"]) == len(resp.content)
+        assert resp.content[:4] == b"fLaC" and ".flac" in resp.headers["content-disposition"]
+    assert first.content == second.content
+    left = services(client).settings.data_dir / "conversions"
+    assert not [p for p in left.rglob("*") if p.is_file()]
+
+
 def test_audio_whose_file_is_gone_is_410(client: TestClient) -> None:
     job_id = submit(client)
     succeed(client, job_id)
@@ -306,7 +325,7 @@ def test_a_naive_time_filter_is_422(client: TestClient, name: str) -> None:
     ],
 )
 def test_a_bad_cursor_is_422(client: TestClient, cursor: str) -> None:
-    err = error_of(client.get("/v1/jobs", params={"cursor": cursor}), 422, "invalid_request")
+    err = error_of(client.get("/v1/jobs", params={"cursor": cursor}), 422, "invalid_cursor")
     assert err["field"] == "cursor"
 
 

@@ -471,7 +471,14 @@ def test_voices_list_engine_openai_and_own_profiles(
     body = client.get("/v1/audio/voices").json()
     assert body["engine"] == "fake" and body["default_voice"] == "alpha"
     by_id = {v["id"]: v for v in body["voices"]}
-    assert by_id["alpha"] == {"id": "alpha", "kind": "engine", "speaks_as": "alpha", "name": None}
+    assert by_id["alpha"] == {
+        "id": "alpha",
+        "kind": "engine",
+        "speaks_as": "alpha",
+        "name": None,
+        "languages": ["*"],  # the fake engine takes any language
+        "language": None,
+    }
     assert by_id["nova"]["speaks_as"] == "beta" and by_id["alloy"]["speaks_as"] == "alpha"
     assert {v["id"] for v in body["voices"] if v["kind"] == "openai"} == set(OPENAI_VOICES)
     profile = by_id[mine.json()["id"]]
@@ -480,6 +487,8 @@ def test_voices_list_engine_openai_and_own_profiles(
         "kind": "profile",
         "speaks_as": "alpha",
         "name": "Jane",
+        "languages": ["*"],
+        "language": None,  # no transcript, none declared
     }
     theirs = client.get("/v1/audio/voices", headers={"Authorization": f"Bearer {other}"}).json()
     assert [v for v in theirs["voices"] if v["kind"] == "profile"] == []

@@ -118,7 +118,7 @@ def test_unknown_voice_and_bad_cursor(client: TestClient) -> None:
     error_of(client.get("/v1/voices/vp_nothing"), 404, "voice_not_found")
     error_of(client.get("/v1/voices/vp_nothing/reference"), 404, "voice_not_found")
     error_of(client.delete("/v1/voices/vp_nothing"), 404, "voice_not_found")
-    error_of(client.get("/v1/voices", params={"cursor": "%%%"}), 422, "invalid_request")
+    error_of(client.get("/v1/voices", params={"cursor": "%%%"}), 422, "invalid_cursor")
 
 
 def test_hostile_ids_never_reach_the_database(client_factory: Any, pg_url: str) -> None:
@@ -129,7 +129,7 @@ def test_hostile_ids_never_reach_the_database(client_factory: Any, pg_url: str) 
     resp = client.post("/v1/jobs", json={"text": "Hi.", "voice": "vp_\u0000"})
     error_of(resp, 422, "unknown_voice")
     cursor = base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|vp_\x00").decode()
-    error_of(client.get("/v1/voices", params={"cursor": cursor}), 422, "invalid_request")
+    error_of(client.get("/v1/voices", params={"cursor": cursor}), 422, "invalid_cursor")
 
 
 # --- refusals at the door -------------------------------------------------------------------
@@ -244,7 +244,7 @@ def test_a_job_records_the_profile_it_uses(client: TestClient, voice: dict[str, 
         "reference_sha256": voice["reference"]["sha256"],
         "analysis_version": voice["analysis_version"],
     }
-    assert job["engine_version"] == "fake-1+split-clause1+sr16000+target"
+    assert job["engine_version"] == "fake-2+split-clause1+sr16000+target"
 
 
 def test_an_unknown_profile_is_unknown_voice(client: TestClient) -> None:

@@ -65,6 +65,12 @@ CASES = [
      "key_not_found"),
     ("slo report", ["slo", "report"], "nothing", NO_DATABASE, "no_database"),
     ("slo report", ["slo", "report", "--window", "3w"], "nothing", REFUSED, "usage"),
+    ("audit export", ["audit", "export", "--before", "2026-01-01", "--out", "{tmp}/a.jsonl",
+                      "--key-file", "{tmp}/none.key"], "nothing", REFUSED, "invalid_request"),
+    ("audit verify", ["audit", "verify", "--archive", "{tmp}/none.jsonl", "--key-file",
+                      "{tmp}/none.key"], "nothing", REFUSED, "invalid_request"),
+    ("audit rotate", ["audit", "rotate", "--before", "nope", "--archive", "{tmp}/a.jsonl",
+                      "--key-file", "{tmp}/none.key"], "nothing", REFUSED, "usage"),
     ("", [], "nothing", REFUSED, "usage"),
     ("", ["speak"], "nothing", REFUSED, "usage"),
 ]  # fmt: skip

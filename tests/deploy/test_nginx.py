@@ -17,7 +17,9 @@ import shutil
 import signal
 import ssl
 import subprocess
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ from processes import (  # type: ignore[import-not-found]
 )
 
 from steadyvoice.api.app import MULTIPART_OVERHEAD
-from steadyvoice.settings import ApiSettings, JobSettings, VoiceSettings
+from steadyvoice.settings import ApiSettings, JobSettings, SecuritySettings, VoiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "deploy" / "nginx" / "steadyvoice.conf"
@@ -159,6 +161,35 @@ def test_metrics_is_only_for_internal_networks() -> None:
         assert network.is_private or network.is_loopback, f"/metrics open to {source}"
 
 
+def _zones(kind: str) -> dict[str, list[str]]:
+    """The ``limit_req_zone`` / ``limit_conn_zone`` directives, by zone name."""
+    zones: dict[str, list[str]] = {}
+    for args in parse(CONF.read_text()).all(f"{kind}_zone"):
+        name = next(a for a in args if a.startswith("zone=")).split("=")[1].split(":")[0]
+        zones[name] = args
+    return zones
+
+
+def test_requests_and_connections_are_limited_per_client_address() -> None:
+    server = tls_server()
+    (req,) = server.all("limit_req")
+    zone = req[0].removeprefix("zone=")
+    req_zone = _zones("limit_req")[zone]
+    assert req_zone[0] == "$binary_remote_addr"
+    rate = next(a for a in req_zone if a.startswith("rate=")).removeprefix("rate=")
+    assert rate.endswith("r/s")
+    # A key's own allowance must pass nginx: the service, not nginx, answers a key over it.
+    assert int(rate[:-3]) * 60 >= SecuritySettings().rate_per_minute
+    assert "nodelay" in req and int(req[1].removeprefix("burst=")) >= 10
+    conn_zone, most = server.one("limit_conn")
+    assert _zones("limit_conn")[conn_zone][0] == "$binary_remote_addr"
+    assert int(most) >= 8
+    assert server.one("limit_req_status") == server.one("limit_conn_status") == ["429"]
+    assert nginx_error(server, "@too_many_requests")["code"] == "too_many_requests"
+    for location in server.locations():  # one of its own would replace the server's
+        assert not location.all("limit_req") and not location.all("limit_conn"), location.args
+
+
 def test_headers_are_set_once_per_server_never_per_location() -> None:
     """A location with any add_header or proxy_set_header silently drops all the server's ones."""
     server = tls_server()
@@ -184,7 +215,7 @@ daemon off;
 worker_processes 1;
 pid {prefix}/nginx.pid;
 error_log {prefix}/logs/error.log info;
-events {{ worker_connections 64; }}
+events {{ worker_connections 512; }}  # limit_conn test: 38 clients + 32 upstream
 http {{
     client_body_temp_path {prefix}/temp/body;
     proxy_temp_path {prefix}/temp/proxy;
@@ -409,10 +440,13 @@ def check_authorization_reaches_the_service(proxy: Proxy, client: httpx.Client) 
     assert r.status_code == 200, r.text
     if proxy.auth:  # keys exist: the 200 above needed the header, and without it there is none
         assert client.get("/v1/jobs").status_code == 401
-    # The service trusts X-Forwarded-Proto from nginx: its own redirects point to https.
+    # A trailing slash is not redirected (a redirect would be built from the Host header); if
+    # the service ever redirects again, it must be to this host over https.
     r = client.get("/v1/jobs/", headers=proxy.auth)
-    assert r.is_redirect, r.text
-    assert r.headers["location"] == f"https://{HOST}/v1/jobs", r.headers["location"]
+    if r.is_redirect:
+        assert r.headers["location"] in ("/v1/jobs", f"https://{HOST}/v1/jobs"), r.headers
+    else:
+        assert r.status_code == 404, r.text
 
 
 def check_body_limits(proxy: Proxy, client: httpx.Client) -> None:
@@ -493,6 +527,58 @@ def check_audio_download(proxy: Proxy, client: httpx.Client) -> None:
     assert audio.headers["x-content-sha256"] == job["output"]["sha256"]
 
 
+def check_a_burst_is_refused_by_nginx(proxy: Proxy) -> None:
+    """Past the burst, one address gets nginx's 429 (JSON, Retry-After) without reaching the
+    service; another address is not affected."""
+    answers: list[httpx.Response] = []
+    with proxy.client(local_address="127.0.0.3") as burst:
+        for i in range(1000):
+            r = burst.get("/healthz", headers={"X-Request-ID": f"nginx-test-burst-{i}"})
+            answers.append(r)
+            if r.status_code == 429:
+                break
+    assert [r.status_code for r in answers[:100]] == [200] * 100  # the burst allowance
+    refused = answers[-1]
+    assert refused.status_code == 429, "1000 requests at once were never limited"
+    assert refused.json()["error"]["code"] == "too_many_requests"
+    assert refused.headers.get_list("retry-after") == ["1"]
+    assert refused.headers.get_list("strict-transport-security") == ["max-age=63072000"]
+    rid = refused.headers["x-request-id"]
+    assert proxy.logged(rid)["upstream_status"] == "", "the service saw the refused request"
+    with proxy.client(local_address="127.0.0.5") as other:
+        ok = other.get("/healthz")
+        assert ok.status_code == 200 and "retry-after" not in ok.headers
+
+
+def check_connections_are_limited_by_nginx(proxy: Proxy, svc: Service) -> None:
+    """With the service frozen, one address's requests in flight stop at limit_conn: the rest
+    get 429 at once; the held ones are answered once the service runs again."""
+    limit = int(tls_server().one("limit_conn")[1])
+    extra = 6
+    assert svc.proc is not None
+    refused = threading.Semaphore(0)
+    with proxy.client(local_address="127.0.0.4", limits=httpx.Limits(max_connections=100)) as c:
+
+        def call(i: int) -> int:
+            status = c.get("/healthz", headers={"X-Request-ID": f"nginx-test-conn-{i}"}).status_code
+            if status == 429:
+                refused.release()
+            return status
+
+        svc.proc.send_signal(signal.SIGSTOP)
+        try:
+            with ThreadPoolExecutor(max_workers=limit + extra) as pool:
+                calls = [pool.submit(call, i) for i in range(limit + extra)]
+                for _ in range(extra):
+                    assert refused.acquire(timeout=20), "no 429 for connections over the limit"
+                assert sum(f.done() for f in calls) == extra  # the others are held upstream
+                svc.proc.send_signal(signal.SIGCONT)
+                statuses = sorted(f.result(timeout=60) for f in calls)
+        finally:
+            svc.proc.send_signal(signal.SIGCONT)
+    assert statuses == [200] * limit + [429] * extra
+
+
 def check_service_down_is_a_json_error(client: httpx.Client, svc: Service) -> None:
     svc.stop()
     r = client.get("/healthz")
@@ -511,4 +597,6 @@ def test_nginx_in_front_of_the_service(proxied: tuple[Proxy, Service]) -> None:
         check_metrics_only_from_inside(proxy, client)
         check_client_address_reaches_the_service(proxy, client)
         check_audio_download(proxy, client)
+        check_a_burst_is_refused_by_nginx(proxy)
+        check_connections_are_limited_by_nginx(proxy, svc)
         check_service_down_is_a_json_error(client, svc)

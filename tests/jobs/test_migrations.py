@@ -22,4 +22,4 @@ def test_migrating_twice_is_a_no_op(store: JobStore) -> None:
     store.migrate()
     store.migrate()
     with store.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0006"
+        assert MigrationContext.configure(conn).get_current_revision() == "0009"

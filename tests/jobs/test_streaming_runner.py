@@ -55,7 +55,7 @@ def test_chunks_are_the_stored_audio(store: JobStore, tmp_path: Path, fmt: str) 
     stored = storage.path(job.output_name).read_bytes()
     assert job.output_name.endswith(f".{fmt}")
     # The version names the encoder of lossy and flac files: a codec upgrade shows.
-    assert job.engine_version == "fake-1+split-clause1+sr16000" + encoder_tag(fmt)
+    assert job.engine_version == "fake-2+split-clause1+sr16000" + encoder_tag(fmt)
     assert (encoder_tag(fmt) == "") == (fmt in ("wav", "pcm"))
     if fmt in ("wav", "flac", "pcm"):  # lossless: the very samples that were streamed
         samples, rate = decode(stored, fmt, sample_rate=16_000)

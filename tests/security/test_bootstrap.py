@@ -85,7 +85,13 @@ def test_without_bootstrap_no_key_is_made_and_every_v1_call_is_refused(
     tmp_path: Path,
 ) -> None:
     data = tmp_path / "data"
-    env = service_env(data_dir=data, engine="fake", security__bootstrap_admin_key="false")
+    env = service_env(
+        data_dir=data,
+        engine="fake",
+        security__bootstrap_admin_key="false",
+        # Every route twice with no valid key, from one address: more than the default allows.
+        security__failed_auth_per_minute="1000",
+    )
     svc = start_service(env, "--no-workers", ready=False)
     assert not (data / "admin.key").exists()
     assert ANNOUNCE not in svc.log()

@@ -49,6 +49,7 @@ from steadyvoice.audio.formats import CONTENT_TYPES
 from steadyvoice.jobs.chunks import ChunkStore
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.states import TERMINAL, JobStatus
+from steadyvoice.languages.voices import listed_languages
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import request_id_var
 from steadyvoice.security.principal import Role
@@ -202,13 +203,23 @@ def list_speech_voices(
     default = engine.default_voice()
     voice_map = services.settings.speech.voice_map
     own = engine.voices()
-    voices = [SpeechVoiceOut(id=v, kind="engine", speaks_as=v) for v in own]
+    speaks = functools.partial(listed_languages, engine)
+    voices = [SpeechVoiceOut(id=v, kind="engine", speaks_as=v, languages=speaks(v)) for v in own]
     for name in dict.fromkeys([*OPENAI_VOICES, *voice_map]):
         if name in voice_map or name not in own:
-            speaks_as = resolve_voice(name, services.settings, engine)
-            voices.append(SpeechVoiceOut(id=name, kind="openai", speaks_as=speaks_as))
+            to = resolve_voice(name, services.settings, engine)
+            openai = SpeechVoiceOut(id=name, kind="openai", speaks_as=to, languages=speaks(to))
+            voices.append(openai)
     profiles = services.voices.list_voices(False, None, limit, caller.scope)
     voices += [
-        SpeechVoiceOut(id=p.id, kind="profile", speaks_as=default, name=p.name) for p in profiles
+        SpeechVoiceOut(
+            id=p.id,
+            kind="profile",
+            speaks_as=default,
+            name=p.name,
+            languages=speaks(default),
+            language=p.language,
+        )
+        for p in profiles
     ]
     return SpeechVoiceList(engine=engine.name, default_voice=default, voices=voices)

@@ -56,8 +56,8 @@ class SpeechCreate(BaseModel):
     )
     normalize: bool | None = Field(
         None,
-        description="Spell out numbers, dates, currency and times in English first. Default: "
-        "the service's setting.",
+        description="Spell out numbers, dates, currency and times in the voice's language first. "
+        "Default: the service's setting.",
     )
     instructions: str | None = Field(
         None,
@@ -95,6 +95,13 @@ class SpeechVoiceOut(BaseModel):
         description="The engine voice that speaks (for a profile: the base voice adapted to it)."
     )
     name: str | None = Field(None, description="A voice profile's name.")
+    languages: list[str] = Field(
+        description="What it speaks: primary language codes (``en``, ``zh``...), ``*`` for any. "
+        "Other text is refused with ``text_language_unsupported``."
+    )
+    language: str | None = Field(
+        None, description="A voice profile's recording language (``GET /v1/voices``)."
+    )
 
 
 class SpeechVoiceList(BaseModel):

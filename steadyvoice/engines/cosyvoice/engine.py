@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from steadyvoice.engines.cosyvoice.files import (
     is_model_file,
     runtime_label,
 )
+from steadyvoice.engines.cosyvoice.languages import model_languages
 from steadyvoice.engines.cosyvoice.model import (
     Opened,
     Seeder,
@@ -64,7 +65,7 @@ from steadyvoice.engines.cosyvoice.prompts import (
 )
 from steadyvoice.engines.cosyvoice.threads import ThreadWatch
 from steadyvoice.engines.interrupt import checkpoint
-from steadyvoice.errors import EngineOutOfMemory, EngineUnavailable, InvalidRequest
+from steadyvoice.errors import EngineOutOfMemory, EngineUnavailable, InvalidRequest, UnknownVoice
 from steadyvoice.observability.logs import event
 from steadyvoice.settings import ConfigurationError, CosyVoiceSettings
 
@@ -130,6 +131,12 @@ class CosyVoiceEngine:
         if self._settings.default_voice is not None:
             return self._settings.default_voice
         return self._formatter.speakers[0] if self._formatter.speakers else PROMPT_VOICE
+
+    def voice_languages(self, voice: str) -> tuple[str, ...]:
+        """Every voice speaks the model's languages (:mod:`.languages`)."""
+        if voice != PROMPT_VOICE and voice not in self._formatter.speakers:
+            raise UnknownVoice(f"unknown voice {voice!r}", voice=voice)
+        return model_languages(self._dir.generation)
 
     def version(self, voice: str, adapted: bool = False) -> str:
         model = self._hashes.tree(self._dir.path, is_model_file)[:16]
@@ -262,9 +269,13 @@ class CosyVoiceEngine:
             try:
                 with self._prompt(loaded, request, calls) as prompt:
                     for call in calls:
-                        for chunk in self._run(loaded, call, prompt, request, stream=True):
-                            samples = checked_output(gpu.to_samples(chunk), "")
-                            yield Audio(samples=samples, sample_rate=rate)
+                        # Closed here, inside the lock, when the consumer closes this stream:
+                        # upstream's call is given up before the next job may take the model.
+                        run = self._run(loaded, call, prompt, request, stream=True)
+                        with contextlib.closing(run):
+                            for chunk in run:
+                                samples = checked_output(gpu.to_samples(chunk), "")
+                                yield Audio(samples=samples, sample_rate=rate)
             except Exception as exc:
                 if not gpu.is_out_of_memory(exc):
                     raise
@@ -284,7 +295,7 @@ class CosyVoiceEngine:
         request: SynthesisRequest,
         *,
         stream: bool,
-    ) -> Iterator[Any]:
+    ) -> Generator[Any, None, None]:
         """One upstream call, its ``tts_speech`` tensors one by one.
 
         The chunk size is reset and the seed set immediately before the call; every step of

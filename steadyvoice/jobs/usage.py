@@ -1,0 +1,33 @@
+"""A tenant's running total of stored audio, kept beside its jobs for the ``stored_bytes`` quota.
+
+The job store adds a success's output size in the very transaction that records it
+(:meth:`~steadyvoice.jobs.store.JobStore.complete`), so the total is exact: a success rolled back
+adds nothing, and a job succeeds once (``succeeded`` is final; outputs are never deleted).
+Migration 0008 filled it from the jobs recorded before it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from steadyvoice.jobs.models import TenantUsage
+
+
+def add_stored_bytes(s: Session, tenant: str, size: int) -> None:
+    """Add ``size`` bytes to ``tenant``'s total, in ``s``'s transaction (one upsert)."""
+    dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(TenantUsage).values(tenant=tenant, stored_bytes=size)
+    s.execute(
+        insert.on_conflict_do_update(
+            index_elements=[TenantUsage.tenant],
+            set_={"stored_bytes": TenantUsage.stored_bytes + insert.excluded.stored_bytes},
+        )
+    )
+
+
+def stored_bytes(s: Session, tenant: str) -> int:
+    """``tenant``'s stored audio, in bytes (0 before its first success)."""
+    total = s.scalar(select(TenantUsage.stored_bytes).where(TenantUsage.tenant == tenant))
+    return int(total or 0)
