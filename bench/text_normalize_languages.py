@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from engine_rtf import cpu_model  # a sibling script
+from engine_rtf import cpu_model  # sibling scripts
+from text_normalize import timed
 
 from steadyvoice.text import normalize, normalizer_for
 
@@ -33,17 +32,6 @@ TEXTS = {
     ),
     ("de", "dense (numbers)"): "Es sind 21 Grad, 1.234,5 Liter und -3 Punkte; Konto 0301234. ",
 }
-
-
-def timed(call: Callable[[], object], runs: int) -> tuple[float, float]:
-    """Median and worst milliseconds over ``runs`` calls, after one warm-up call."""
-    call()
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - start) * 1000)
-    return statistics.median(samples), max(samples)
 
 
 def main() -> None:

@@ -30,3 +30,21 @@ def error_of(resp: Response, status: int, code: str) -> dict[str, Any]:
     assert err["request_id"] == resp.headers["x-request-id"]
     assert "Traceback" not in resp.text
     return err
+
+
+# The headers every answer carries (steadyvoice/api/headers.py), written out: the tests pin them.
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+    "cache-control": "no-store",
+}
+CSP = "default-src 'none'; frame-ancestors 'none'"
+
+
+def hardened(resp: Response, csp: bool = True) -> None:
+    """``resp`` carries every security header (the CSP only where ``csp``: not on /docs)."""
+    for name, value in SECURITY_HEADERS.items():
+        assert resp.headers.get(name) == value, (name, resp.status_code, dict(resp.headers))
+    assert resp.headers.get("content-security-policy") == (CSP if csp else None)

@@ -58,7 +58,8 @@ class Source:
 
 @dataclass(frozen=True)
 class Converted:
-    """A converted file ready to send. ``temporary``: delete it once it is sent."""
+    """A converted file ready to send. ``temporary``: not a cache entry; send it through
+    :func:`open_unlinked`, so that it is gone from the disk however the download ends."""
 
     path: Path
     cache_hit: bool

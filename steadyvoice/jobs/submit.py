@@ -159,8 +159,9 @@ class RequestChecks:
         if req.output_rate is not None:
             params["output_rate"] = req.output_rate
         version, target = self._voice_params(voice, params, caller.scope)
-        refuse_unspoken(text, self._engine, voice)  # text_language_unsupported
-        spoken, normalization = self._spoken(text, req.normalize, voice)
+        languages = voice_languages(self._engine, voice)
+        refuse_unspoken(text, languages, self._engine, voice)  # text_language_unsupported
+        spoken, normalization = self._spoken(text, req.normalize, languages)
         self._caps.check_spoken(spoken, text)
         if normalization is not None:
             params["text_normalization"] = normalization
@@ -197,7 +198,9 @@ class RequestChecks:
             estimated_seconds=estimated,
         )
 
-    def _spoken(self, text: str, asked: bool | None, voice: str) -> tuple[str, str | None]:
+    def _spoken(
+        self, text: str, asked: bool | None, languages: tuple[str, ...]
+    ) -> tuple[str, str | None]:
         """The text the engine will speak, and the normalizer's version (None: not run).
 
         ``auto`` normalizes by the language of the voice (for a voice profile, of the voice
@@ -214,7 +217,7 @@ class RequestChecks:
             return text, None
         if mode == "en":
             return normalize_english(text), NORMALIZATION_VERSION
-        return normalize(text, text_language(voice_languages(self._engine, voice), text))
+        return normalize(text, text_language(languages, text))
 
     def _checked_text(self, raw: str) -> str:
         text = raw.strip()

@@ -41,7 +41,6 @@ from steadyvoice.languages.scripts import (
     script_of,
 )
 from steadyvoice.languages.stopwords import has_own_words
-from steadyvoice.languages.voices import voice_languages
 
 DOUBT = 0.05  # the voice's languages together below this: the identifier rules them out
 SYMBOL_SCRIPTS = frozenset({"Greek"})  # a lone letter of these is a symbol (pi, alpha)
@@ -61,10 +60,10 @@ class Finding:
     probability: float | None = None  # the identifier's, for a Latin-script language
 
 
-def refuse_unspoken(text: str, engine: Engine, voice: str) -> None:
-    """Raise ``text_language_unsupported`` if ``voice`` (an engine voice or a profile id) cannot
-    speak ``text``."""
-    languages = voice_languages(engine, voice)
+def refuse_unspoken(text: str, languages: tuple[str, ...], engine: Engine, voice: str) -> None:
+    """Raise ``text_language_unsupported`` if ``voice`` (an engine voice or a profile id), which
+    speaks ``languages`` (:func:`~steadyvoice.languages.voices.voice_languages`), cannot speak
+    ``text``."""
     found = unspoken(text, languages)
     if found is not None:
         raise refusal(found, engine, voice, languages)

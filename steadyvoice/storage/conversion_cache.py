@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from steadyvoice.storage.local import TEMP_PREFIX, full_disk_named
+from steadyvoice.storage.local import TEMP_PREFIX, LocalStorage, full_disk_named
 
 GRACE_SECONDS = 60.0
 # Temporary files older than this were left by a conversion that was killed.
@@ -111,13 +111,7 @@ class ConversionCache:
 
     def sweep_temporary(self, now: float | None = None) -> None:
         """Delete temporary files left by conversions that were killed."""
-        now = time.time() if now is None else now
-        with contextlib.suppress(FileNotFoundError):
-            for item in os.scandir(self.root):
-                if item.name.startswith(TEMP_PREFIX):
-                    with contextlib.suppress(FileNotFoundError):
-                        if now - item.stat().st_mtime > STALE_TEMP_SECONDS:
-                            os.unlink(item.path)
+        LocalStorage(self.root).sweep_temporary(STALE_TEMP_SECONDS, now)
 
     def total_bytes(self) -> int:
         return sum(size for _, _, size in self._scan())

@@ -4,33 +4,19 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from http_checks import error_of  # type: ignore[import-not-found]
+from http_checks import error_of, hardened  # type: ignore[import-not-found]
 
 from steadyvoice.api.deps import Services
-
-SECURITY_HEADERS = {
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
-    "cross-origin-opener-policy": "same-origin",
-    "cache-control": "no-store",
-    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
-}
 
 
 def services(client: TestClient) -> Services:
     svc: Services = cast(FastAPI, client.app).state.services
     return svc
-
-
-def hardened(resp: Any) -> None:
-    for name, value in SECURITY_HEADERS.items():
-        assert resp.headers.get(name) == value, (name, resp.status_code, dict(resp.headers))
 
 
 def boom(*_: object, **__: object) -> None:

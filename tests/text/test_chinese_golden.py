@@ -15,19 +15,15 @@ file is never edited: PINNED holds its hash.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import sys
-from pathlib import Path
 
 import pytest
+from golden_cases import Golden, digest  # type: ignore[import-not-found]
 
 from steadyvoice.errors import Busy
 from steadyvoice.text import chinese
 from steadyvoice.text.chinese import normalize_chinese, version_tag
 
-GOLDEN = Path(__file__).parent / "golden"
 PINNED = {
     "zh-1+wetext0.1.8": "5b327f44c74c3c42f38771cb3ebf82c8388dd0f30cbeb4d396de009d8be98c23",
 }
@@ -70,39 +66,21 @@ CORPUS = (
 )
 
 
-def _digest(cases: list[list[str]]) -> str:
-    canonical = json.dumps(cases, ensure_ascii=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
-
-
-def _recorded(version: str) -> list[list[str]]:
-    path = GOLDEN / f"{version}.json"
-    assert path.exists(), (
-        f"no golden outputs for the Chinese normalizer {version!r}: record them with "
-        "`.venv/bin/python tests/text/test_chinese_golden.py` and add the printed hash to PINNED"
-    )
-    cases: list[list[str]] = json.loads(path.read_text("utf-8"))["cases"]
-    return cases
+GOLDEN = Golden(version_tag(), normalize_chinese, CORPUS, "tests/text/test_chinese_golden.py")
 
 
 def test_recorded_outputs_were_never_edited() -> None:
-    cases = _recorded(version_tag())
-    assert _digest(cases) == PINNED.get(version_tag()), (
+    assert digest(GOLDEN.recorded()) == PINNED.get(version_tag()), (
         "the golden file of a version must not change once recorded; raise RULES in "
         "steadyvoice/text/chinese.py and record a new file instead"
     )
 
 
 def test_outputs_match_the_version() -> None:
-    cases = _recorded(version_tag())
-    assert [written for written, _ in cases] == list(CORPUS), (
+    assert [written for written, _ in GOLDEN.recorded()] == list(CORPUS), (
         "the corpus changed: raise RULES in steadyvoice/text/chinese.py and record a new file"
     )
-    changed = [
-        (written, spoken, normalize_chinese(written))
-        for written, spoken in cases
-        if normalize_chinese(written) != spoken
-    ]
+    changed = GOLDEN.changed()
     assert not changed, (
         f"the Chinese normalizer's output changed under {version_tag()!r}; raise RULES and "
         f"record new golden outputs. (written, recorded, now): {changed}"
@@ -110,23 +88,8 @@ def test_outputs_match_the_version() -> None:
 
 
 def test_every_ascii_digit_is_spoken() -> None:
-    for written, spoken in _recorded(version_tag()):
+    for written, spoken in GOLDEN.recorded():
         assert not re.search("[0-9]", spoken), (written, spoken)
-
-
-def _record() -> None:
-    path = GOLDEN / f"{version_tag()}.json"
-    if path.exists():
-        sys.exit(f"{path} exists: a recorded version is never rewritten; raise the version")
-    cases = [[written, normalize_chinese(written)] for written in CORPUS]
-    GOLDEN.mkdir(exist_ok=True)
-    document = {"version": version_tag(), "cases": cases}
-    path.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", "utf-8")
-    print(f'"{version_tag()}": "{_digest(cases)}",')
-
-
-if __name__ == "__main__":
-    _record()
 
 
 def test_full_width_digits_read_as_ascii_ones() -> None:
@@ -150,3 +113,7 @@ def test_past_the_concurrent_bound_a_caller_is_told_to_retry() -> None:
         for _ in range(held):
             chinese._CALLERS.release()
     assert chinese.normalize_chinese("共42元。") == "共四十二元。"
+
+
+if __name__ == "__main__":
+    GOLDEN.record()

@@ -12,14 +12,10 @@ file is never edited: PINNED holds its hash.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import sys
-from pathlib import Path
+from golden_cases import Golden, digest  # type: ignore[import-not-found]
 
 from steadyvoice.text import NORMALIZATION_VERSION, normalize_english
 
-GOLDEN = Path(__file__).parent / "golden"
 PINNED = {
     "en-1": "b50bb6f8b1582742bde2bd8f121572bceab9651c3a5a719a0dfa15fd5a5a42b8",
 }
@@ -55,55 +51,28 @@ CORPUS = (
 )
 
 
-def _digest(cases: list[list[str]]) -> str:
-    canonical = json.dumps(cases, ensure_ascii=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
-
-
-def _recorded(version: str) -> list[list[str]]:
-    path = GOLDEN / f"{version}.json"
-    assert path.exists(), (
-        f"no golden outputs for NORMALIZATION_VERSION {version!r}: record them with "
-        "`.venv/bin/python tests/text/test_normalize_golden.py` and add the printed hash to PINNED"
-    )
-    cases: list[list[str]] = json.loads(path.read_text("utf-8"))["cases"]
-    return cases
+GOLDEN = Golden(
+    NORMALIZATION_VERSION, normalize_english, CORPUS, "tests/text/test_normalize_golden.py"
+)
 
 
 def test_recorded_outputs_were_never_edited() -> None:
-    cases = _recorded(NORMALIZATION_VERSION)
-    assert _digest(cases) == PINNED.get(NORMALIZATION_VERSION), (
+    assert digest(GOLDEN.recorded()) == PINNED.get(NORMALIZATION_VERSION), (
         "the golden file of a version must not change once recorded; raise "
         "NORMALIZATION_VERSION and record a new file instead"
     )
 
 
 def test_outputs_match_the_version() -> None:
-    cases = _recorded(NORMALIZATION_VERSION)
-    assert [written for written, _ in cases] == list(CORPUS), (
+    assert [written for written, _ in GOLDEN.recorded()] == list(CORPUS), (
         "the corpus changed: raise NORMALIZATION_VERSION and record a new golden file"
     )
-    changed = [
-        (written, spoken, normalize_english(written))
-        for written, spoken in cases
-        if normalize_english(written) != spoken
-    ]
+    changed = GOLDEN.changed()
     assert not changed, (
         f"normalize_english output changed under version {NORMALIZATION_VERSION!r}; raise "
         f"NORMALIZATION_VERSION and record new golden outputs. (written, recorded, now): {changed}"
     )
 
 
-def _record() -> None:
-    path = GOLDEN / f"{NORMALIZATION_VERSION}.json"
-    if path.exists():
-        sys.exit(f"{path} exists: a recorded version is never rewritten; raise the version")
-    cases = [[written, normalize_english(written)] for written in CORPUS]
-    GOLDEN.mkdir(exist_ok=True)
-    document = {"version": NORMALIZATION_VERSION, "cases": cases}
-    path.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", "utf-8")
-    print(f'"{NORMALIZATION_VERSION}": "{_digest(cases)}",')
-
-
 if __name__ == "__main__":
-    _record()
+    GOLDEN.record()

