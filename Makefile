@@ -12,7 +12,7 @@ SERVE_STAMP := $(VENV)/.installed-serve-$(HASH)
 DEV_STAMP   := $(VENV)/.installed-dev-$(HASH)
 DEV_EXTRAS  := dev,eval
 
-.PHONY: serve test install install-dev lint typecheck pytest bench bench-quality bench-reliability bench-soak clean services test-cosyvoice
+.PHONY: screenshots serve test install install-dev lint typecheck pytest bench bench-quality bench-reliability bench-soak clean services test-cosyvoice test-deploy
 
 $(SERVE_STAMP): pyproject.toml scripts/bootstrap.sh
 	$(BOOTSTRAP) $(VENV)
@@ -40,12 +40,40 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy
 
-pytest: install-dev services
+# The policy scan of deploy/ (tests/deploy/test_kubernetes_manifests.py): checkov in a venv of
+# its own (about 300 MB). In the main venv it would add 63 packages and downgrade boto3 (1.44 to
+# 1.35, which the S3 backend uses), networkx and packaging (pip's dry run, 2026-12-07).
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-checkov-3.3.30
+
+$(CHECKOV_STAMP):
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q checkov==3.3.30
+	rm -f $(CHECKOV_VENV)/.installed-* && touch $(CHECKOV_STAMP)
+
+pytest: install-dev services $(CHECKOV_STAMP)
 	bash scripts/ensure-promtool.sh
 	bash scripts/ensure-nginx.sh
+	bash scripts/ensure-chromium.sh
+	bash scripts/ensure-tools.sh
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The console's screenshots in docs/ui/ (docs/ui.md shows them): the accessibility test takes
+# them at 1280 and 360 px on every run, into a temp dir unless told where.
+screenshots: install-dev services
+	bash scripts/ensure-chromium.sh
+	STEADYVOICE_UI_SCREENSHOTS=docs/ui $(BIN)/pytest -p no:cacheprovider tests/console/test_console_a11y.py
+
+# The real container image, built and run (tests/deploy_image, docs/deploy.md): the base image
+# from Debian packages, a wheelhouse, `docker build`, then the container and the single-node
+# Compose file brought up for real. Needs root and a Docker daemon (started if it is not); about
+# 4 minutes here. Separate from `make test`, and CI does not run it (docs/deploy.md says why).
+test-deploy: install-dev
+	bash deploy/docker/ensure-docker.sh
+	bash deploy/docker/build-image.sh steadyvoice:test-deploy
+	STEADYVOICE_TEST_IMAGE=steadyvoice:test-deploy $(BIN)/pytest -o addopts="-ra --strict-markers" --timeout 300 -p no:cacheprovider tests/deploy_image
 
 bench: install-dev
 	$(BIN)/python bench/engine_rtf.py
@@ -109,4 +137,4 @@ test-cosyvoice:
 	STEADYVOICE_TEST_COSYVOICE_REPO="$(abspath $(REPO))" $(COSYVOICE_VENV)/bin/pytest tests/contract/cosyvoice -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -34,6 +34,16 @@ if [ ! -f "$include/Python.h" ] || ! command -v gcc >/dev/null 2>&1; then
   apt_install build-essential python3.11-dev
 fi
 
+# `steadyvoice backup` snapshots PostgreSQL with pg_dump and restores with pg_restore
+# (docs/backup.md). Not needed on SQLite, so without root this only says so.
+if ! command -v pg_dump >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt_install postgresql-client
+  else
+    echo "bootstrap: note: pg_dump not found; install postgresql-client to back up PostgreSQL" >&2
+  fi
+fi
+
 if [ ! -x "$venv/bin/python" ]; then "$py" -m venv "$venv"; fi
 "$venv/bin/python" -m pip install -q --upgrade pip
 spec="."

@@ -1,5 +1,5 @@
-"""Command line: ``steadyvoice serve | worker | synth | verify | voices | keys | audit | slo``.
-Thin.
+"""Command line: ``steadyvoice serve | worker | synth | verify | voices | keys | audit | backup
+| slo``. Thin.
 
 Errors are one line on stderr, ``steadyvoice: error: <code>: <message>``, never a traceback,
 and the exit status says what kind (docs/operations.md, "CLI exit codes"):
@@ -21,18 +21,23 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import NoReturn
 
 from sqlalchemy.exc import OperationalError
 
 from steadyvoice import __version__
 from steadyvoice import serve as serve_command
+from steadyvoice.backup import commands as backup_commands
+from steadyvoice.batches import commands as batch_commands
 from steadyvoice.errors import NoDatabase, SteadyVoiceError, StoreUnavailable
+from steadyvoice.jobs import fleet_commands
 from steadyvoice.jobs import synth as synth_command
 from steadyvoice.observability import commands as slo_commands
 from steadyvoice.security import audit_commands
 from steadyvoice.security import commands as keys_commands
 from steadyvoice.settings import ConfigurationError, Settings, load_settings, prepare_data_dir
+from steadyvoice.storage import retention_commands
 from steadyvoice.voices import commands as voices_commands
 
 EXIT_FAILED = 1
@@ -50,6 +55,11 @@ _PATH_ERRORS = {
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from steadyvoice.observability import worker_metrics
+
+    own_dir = None  # first: prometheus_client picks its storage when imported
+    if not args.supervised:
+        own_dir = worker_metrics.use_own_dir(load_settings())
     from steadyvoice.engines.registry import build_engine
     from steadyvoice.jobs.database import shown_url
     from steadyvoice.jobs.link import WorkerLink
@@ -58,7 +68,10 @@ def _worker(args: argparse.Namespace) -> int:
     from steadyvoice.jobs.store import JobStore
     from steadyvoice.jobs.worker import Worker
     from steadyvoice.observability.logs import configure_logging, event
+    from steadyvoice.storage.backend import open_storage
+    from steadyvoice.systemd import Notifier
 
+    notifier = Notifier.from_environment()  # removed from the environment either way
     settings = load_settings()
     configure_logging(settings.log_level, "worker", settings.log_format)
     prepare_data_dir(settings)
@@ -67,7 +80,13 @@ def _worker(args: argparse.Namespace) -> int:
         database = shown_url(settings.resolved_database_url)
         event(logging.getLogger("steadyvoice.worker"), "worker.database", database=database)
         store.migrate()
-        sweep(settings.outputs_dir)  # what killed writes left behind (serve's sweep otherwise)
+        sweep(open_storage(settings, "outputs"))  # killed writes' leftovers (else serve's)
+    if args.queues:  # a Celery worker on these queues (steadyvoice.dispatch, docs/scale-out.md)
+        from steadyvoice.dispatch.command import parse_queues, run_worker
+
+        store.engine.dispose()  # its pool child opens its own connections, after the fork
+        worker_metrics.serve_worker_metrics(settings)
+        return run_worker(settings, parse_queues(args.queues))
     worker = Worker(
         settings,
         store,
@@ -75,8 +94,13 @@ def _worker(args: argparse.Namespace) -> int:
         local_worker_id(instance=args.instance),
         parent_pid=os.getppid() if args.supervised else None,
         link=None if args.link is None else WorkerLink(args.link, standby=args.standby),
+        notifier=None if args.supervised else notifier,  # serve speaks for its workers
     )
+    recycles = args.recycles if own_dir is None else worker_metrics.recycles_in(own_dir)
+    worker.card = replace(worker.card, recycles=recycles)
     worker.install_signal_handlers()
+    if not args.supervised:  # serve's workers are in the API's /metrics
+        worker_metrics.serve_worker_metrics(settings)
     try:
         worker.run()
     except SteadyVoiceError as exc:
@@ -90,18 +114,11 @@ def _worker(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from steadyvoice.command_store import opened_store
     from steadyvoice.jobs.database import sqlite_file
-    from steadyvoice.storage.local import LocalStorage
-    from steadyvoice.storage.verify import (
-        verify_modes,
-        verify_outputs,
-        verify_references,
-        voices_in_batches,
-    )
+    from steadyvoice.storage.verify import verify_modes, verify_storage
 
     settings = load_settings()
     with opened_store(settings, create=False) as store:
-        report = verify_outputs(store, LocalStorage(settings.outputs_dir))
-        verify_references(voices_in_batches(store), LocalStorage(settings.voices_dir), report)
+        report = verify_storage(settings, store, args.sweep_unrecorded)
     verify_modes(settings, sqlite_file(settings.resolved_database_url), report)
     for loose in report.loose:  # a warning, not a failure
         print(f"steadyvoice: warning: loose_mode: {loose}", file=sys.stderr)
@@ -116,6 +133,7 @@ def _verify(args: argparse.Namespace) -> int:
             ("MISSING", report.missing),
             ("CORRUPT", report.corrupt),
             ("UNRECORDED", report.unrecorded),
+            ("SWEPT", report.swept),
         ):
             for item in items:
                 print(f"{label} {item}")
@@ -151,18 +169,35 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--standby", action="store_true", help=argparse.SUPPRESS)  # a spare
     # The random part of the worker id, chosen by the supervisor so it knows the child's id.
     worker.add_argument("--instance", help=argparse.SUPPRESS)
+    worker.add_argument("--recycles", type=int, default=0, help=argparse.SUPPRESS)  # its slot's
+    worker.add_argument(
+        "--queues",
+        action="append",
+        metavar="NAMES",
+        help="run a Celery worker on these queues, comma-separated (dispatch.backend=celery)",
+    )
     worker.set_defaults(func=_worker)
 
     synth_command.add_parser(sub)
 
     verify = sub.add_parser("verify", help="re-hash every output; exit 1 if any is bad")
     verify.add_argument("--json", action="store_true")
+    verify.add_argument(
+        "--sweep-unrecorded",
+        type=float,
+        metavar="SECONDS",
+        help="first remove outputs no job records, once this old (docs/storage.md)",
+    )
     verify.set_defaults(func=_verify)
 
     voices_commands.add_parser(sub)
     keys_commands.add_parser(sub)
     audit_commands.add_parser(sub)
+    backup_commands.add_parser(sub)
     slo_commands.add_parser(sub)
+    retention_commands.add_parser(sub)
+    batch_commands.add_parser(sub)
+    fleet_commands.add_parser(sub)
     return parser
 
 

@@ -82,6 +82,14 @@ class UnsupportedFormat(InvalidRequest):
     code = "unsupported_format"
 
 
+class CallbackUrlRefused(InvalidRequest):
+    """A ``callback_url`` that is malformed, names a host outside ``webhooks.allowed_hosts``,
+    an address that is not public (SSRF), or comes from a tenant with no signing secret;
+    ``reason`` says which (docs/webhooks.md)."""
+
+    code = "callback_url_refused"
+
+
 class VoiceDeleted(InvalidRequest):
     """The voice profile was deleted; it can no longer be used for new jobs."""
 
@@ -178,6 +186,12 @@ class ReferenceTooLarge(BodyTooLarge):
     code = "reference_too_large"
 
 
+class BatchTooLarge(BodyTooLarge):
+    """A batch upload over ``batch.max_body_bytes``."""
+
+    code = "batch_too_large"
+
+
 class Unauthenticated(SteadyVoiceError):
     """No usable API key: missing, malformed, unknown or revoked. Answered with 401."""
 
@@ -193,6 +207,12 @@ class KeyRevoked(Unauthenticated):
     code = "key_revoked"
 
 
+class SessionEnded(Unauthenticated):
+    """The console's session cookie is missing, unknown, expired or signed out."""
+
+    code = "session_ended"
+
+
 class DuplicateAuthorization(SteadyVoiceError):
     """More than one ``Authorization`` header: which one counts would be a guess, so neither."""
 
@@ -205,6 +225,12 @@ class Forbidden(SteadyVoiceError):
 
     code = "forbidden"
     status = 403
+
+
+class CsrfRefused(Forbidden):
+    """A console form or call without its session's CSRF token, or from another origin."""
+
+    code = "csrf_refused"
 
 
 class TooManyRequests(SteadyVoiceError):
@@ -260,6 +286,10 @@ class VoiceNotFound(NotFound):
     code = "voice_not_found"
 
 
+class BatchNotFound(NotFound):
+    code = "batch_not_found"
+
+
 class Conflict(SteadyVoiceError):
     code = "conflict"
     status = 409
@@ -267,6 +297,12 @@ class Conflict(SteadyVoiceError):
 
 class JobNotCancelable(Conflict):
     code = "job_not_cancelable"
+
+
+class BatchInvalid(InvalidRequest):
+    """A batch with bad rows; nothing was created. ``errors``: row, column, code, message."""
+
+    code = "batch_invalid"
 
 
 class AudioNotReady(Conflict):
@@ -283,6 +319,34 @@ class AuditArchiveMismatch(Conflict):
     code = "audit_archive_mismatch"
 
 
+class RestoreTargetNotEmpty(Conflict):
+    """``backup restore`` only fills an empty data dir, storage and database; details name
+    what is already there (``found``)."""
+
+    code = "restore_target_not_empty"
+
+
+class BackupNotFound(NotFound):
+    """No finished backup (a snapshot with its manifest) at the destination given."""
+
+    code = "backup_not_found"
+
+
+class BackupCorrupt(SteadyVoiceError):
+    """A backup's manifest or database snapshot does not match its recorded SHA-256."""
+
+    code = "backup_corrupt"
+    status = 500
+
+
+class BackupFailed(SteadyVoiceError):
+    """A backup step could not run: ``pg_dump``/``pg_restore`` failed or is missing, or the
+    destination could not be read or written."""
+
+    code = "backup_failed"
+    status = 500
+
+
 class LastAdminKey(Conflict):
     """Revoking this key would leave no active admin key."""
 
@@ -293,11 +357,29 @@ class KeyNotFound(NotFound):
     code = "key_not_found"
 
 
+class HoldNotFound(NotFound):
+    code = "hold_not_found"
+
+
 class OutputMissing(SteadyVoiceError):
     """The job record says there is audio but the file is gone or corrupt (run ``verify``)."""
 
     code = "output_missing"
     status = 410
+
+
+class OutputPurged(SteadyVoiceError):
+    """The job's audio was deleted by the retention policy; its record (and SHA-256) stays."""
+
+    code = "output_purged"
+    status = 410
+
+
+class OutputPurging(Conflict):
+    """A retention purge is deleting this audio right now: no hold can save it; retry in a
+    moment (it is then ``output_purged``, or held if the delete failed)."""
+
+    code = "output_purging"
 
 
 class IllegalTransition(SteadyVoiceError):
@@ -426,3 +508,11 @@ class StorageFull(StorageError):
 
     code = "storage_full"
     status = 507
+
+
+class StorageUnavailable(StorageError):
+    """The object store (``storage.backend=s3``) did not answer, after the upload's retries;
+    the job fails and readiness reports ``storage_unreachable``."""
+
+    code = "storage_unavailable"
+    status = 503

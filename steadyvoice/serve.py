@@ -10,18 +10,24 @@ import os
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
+from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
 from steadyvoice.settings import Settings, load_settings, prepare_data_dir
+from steadyvoice.systemd import Notifier
 
 if TYPE_CHECKING:
     import uvicorn
+    from fastapi import FastAPI
 
 # serve could not take its port or its metrics dir (another serve has them): refused, like a
 # bad setting, before anything was touched (cli.EXIT_CONFIG).
 EXIT_IN_USE = 2
 METRICS_LOCK = "serve.lock"
+# The API's event loop not ticking for this long is a hang: the systemd watchdog pings stop.
+API_STALE_SECONDS = 5.0
 
 log = logging.getLogger("steadyvoice.serve")
 
@@ -164,15 +170,23 @@ def _run(settings: Settings, sockets: list[socket.socket]) -> int:
     from steadyvoice.jobs.store import JobStore
     from steadyvoice.jobs.supervisor import Supervisor
     from steadyvoice.observability.logs import configure_logging
+    from steadyvoice.storage.backend import open_storage
+    from steadyvoice.systemd import ReadinessReporter, Watchdog
 
+    # Taken out of the environment before the workers start: only serve speaks to systemd.
+    notifier = Notifier.from_environment()
+    notifier.status("starting: migrating the database")
     log_format = configure_logging(settings.log_level, "api", settings.log_format)
     store = JobStore.from_url(settings.resolved_database_url, settings.data_dir, settings.database)
     store.migrate()
     _warn_loose_modes(settings)
     # After a power cut, this host's dead workers' jobs run again now, not when leases expire.
     release_gone_workers(store, settings.jobs.max_attempts)
-    sweep(settings.outputs_dir)  # what killed writes left behind
-    supervisor = Supervisor(settings, store)
+    sweep(open_storage(settings, "outputs"))  # what killed writes left behind
+    pulse = _Pulse()
+    # The watch loop pings while it turns and the API's event loop ticks (steadyvoice.systemd).
+    supervisor = Supervisor(settings, store, watchdog=Watchdog.of(notifier, pulse.alive))
+    notifier.status("starting: workers are loading their engine")
     supervisor.start()
     app = create_app(settings)
     config = uvicorn.Config(
@@ -192,11 +206,44 @@ def _run(settings: Settings, sockets: list[socket.socket]) -> int:
     # handlers in place that is a no-op, so the workers below still get a graceful stop.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
+    server = _server(config, settings, notifier, pulse, banner=log_format == "text")
+    reporter = ReadinessReporter(
+        notifier, lambda: _readiness(app, pulse), settled_every=settings.slo.readiness_check_seconds
+    )
+    reporter.start()
     try:
-        _server(config, settings, banner=log_format == "text").run(sockets=sockets)
+        server.run(sockets=sockets)
     finally:
+        reporter.stop()
+        notifier.stopping("stopping: the API is closed; workers finish their current jobs")
         supervisor.stop()
     return 0
+
+
+class _Pulse:
+    """Whether the API is up and its event loop turns (uvicorn ticks every 0.1 s)."""
+
+    def __init__(self) -> None:
+        self.started = False
+        self.ticked = time.monotonic()
+
+    def tick(self) -> None:
+        self.ticked = time.monotonic()
+
+    def alive(self) -> bool:
+        return not self.started or time.monotonic() - self.ticked < API_STALE_SECONDS
+
+
+def _readiness(app: FastAPI, pulse: _Pulse) -> tuple[bool, str]:
+    """What ``/readyz`` would answer, as (ready, a STATUS= line for systemd)."""
+    from steadyvoice.api.health import readiness
+
+    if not pulse.started:
+        return False, "starting: the API is not listening yet"
+    body = readiness(app.state.services)
+    if body.reasons:
+        return False, "not ready: " + "; ".join(body.reasons)
+    return True, f"ready: {body.workers} worker(s) serving"
 
 
 def _warn_loose_modes(settings: Settings) -> None:
@@ -217,19 +264,31 @@ def _warn_loose_modes(settings: Settings) -> None:
         )
 
 
-def _server(config: uvicorn.Config, settings: Settings, *, banner: bool) -> uvicorn.Server:
+def _server(
+    config: uvicorn.Config, settings: Settings, notifier: Notifier, pulse: _Pulse, *, banner: bool
+) -> uvicorn.Server:
     from steadyvoice import banner as banner_text
     from steadyvoice.api.shutdown import GracefulServer
     from steadyvoice.observability.logs import event
 
     class Server(GracefulServer):
         """uvicorn, announcing itself once the app has started and the sockets listen (and
-        telling waiting speech calls when it begins to shut down: GracefulServer)."""
+        telling waiting speech calls when it begins to shut down: GracefulServer), and
+        telling systemd (STOPPING=1 on the signal; ticks for the watchdog: ``_Pulse``)."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            notifier.stopping("stopping: the API finishes its open requests")
+            super().handle_exit(sig, frame)
+
+        async def on_tick(self, counter: int) -> bool:
+            pulse.tick()
+            return await super().on_tick(counter)
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             if not self.started:
                 return
+            pulse.started = True
             event(log, "api.listening", url=banner_text.api_url(settings))
             if banner:  # after the lifespan: the first admin key is written by now
                 sys.stdout.write(banner_text.banner(settings) + "\n")

@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -53,6 +54,16 @@ class ConfigurationError(Exception):
 
 class _Group(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def tenant_names(overrides: dict[str, Any]) -> dict[str, Any]:
+    """``overrides`` (per-tenant settings), if every key is a tenant name."""
+    from steadyvoice.security.principal import TENANT_NAME
+
+    bad = sorted(name for name in overrides if not TENANT_NAME.fullmatch(name))
+    if bad:
+        raise ValueError(f"not a tenant name: {', '.join(map(repr, bad))}")
+    return overrides
 
 
 class ApiSettings(_Group):
@@ -114,10 +125,45 @@ class DatabaseSettings(_Group):
     keepalive_count: int = Field(3, ge=1, le=30)
 
 
+class BackupSettings(_Group):
+    """``steadyvoice backup`` (docs/backup.md): files copied at once, and the S3 endpoint of an
+    ``s3://`` destination (None: ``storage.s3_endpoint_url``, else AWS)."""
+
+    parallel: int = Field(4, ge=1, le=MAX_COUNT)
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+
+
 class StorageSettings(_Group):
-    """Where outputs go and how much free disk readiness demands."""
+    """Where outputs and voice references go (``steadyvoice.storage.backend``, docs/storage.md)
+    and how much free disk readiness demands."""
 
     min_free_disk_mb: int = Field(512, ge=0)
+    backend: Literal["local", "s3"] = "local"
+    # s3 only. Credentials come from the standard AWS chain (environment, config files, the
+    # instance role), never from here.
+    s3_bucket: str | None = None
+    s3_prefix: str | None = None  # None: keys start at the area (outputs/…, voices/…)
+    s3_endpoint_url: str | None = None  # MinIO, Ceph RGW, Garage; None: AWS
+    s3_region: str | None = None
+    s3_timeout_seconds: PositiveSeconds = 10.0  # connect and read, per request
+    # A failed upload is retried this many times more, waiting backoff, 2x backoff, ... (capped
+    # at 30 s) in between; then the job fails with storage_unavailable.
+    upload_retries: int = Field(4, ge=0, le=20)
+    upload_backoff_seconds: float = Field(0.5, ge=0, le=60)
+    # Readiness checks the bucket (HEAD) at most this often and reports the last answer.
+    s3_check_seconds: PositiveSeconds = 15.0
+    # Downloads answer 307 to a presigned URL valid this long instead of streaming through.
+    presign: bool = False
+    presign_seconds: int = Field(300, ge=1, le=604_800)
+
+    @model_validator(mode="after")
+    def _bucket_named(self) -> StorageSettings:
+        if self.backend == "s3" and not self.s3_bucket:
+            raise ValueError("storage.backend=s3 needs storage.s3_bucket")
+        if self.presign and self.backend != "s3":
+            raise ValueError("storage.presign needs storage.backend=s3")
+        return self
 
 
 class ConversionSettings(_Group):
@@ -198,11 +244,33 @@ class SloSettings(_Group):
     readiness_check_seconds: PositiveSeconds = 5.0
 
 
+class TenantRetention(_Group):
+    """One tenant's retention in ``retention.tenants``; left out: the ``retention`` default."""
+
+    outputs_days: int | None = Field(None, ge=0, le=36_600)
+
+
 class RetentionSettings(_Group):
-    """How long SLO bookkeeping rows are kept; at least the SLO window, which reads them."""
+    """How long SLO bookkeeping rows are kept (at least the SLO window, which reads them), and
+    how long job audio is kept (0: forever) before the purge deletes it
+    (steadyvoice.storage.retention; legal holds exempt it)."""
 
     refusals_days: int = Field(90, ge=1, le=3_660)
     incidents_days: int = Field(400, ge=1, le=3_660)
+    outputs_days: int = Field(0, ge=0, le=36_600)
+    tenants: dict[str, TenantRetention] = Field(
+        default_factory=dict, examples=[{"acme": {"outputs_days": 365}}]
+    )
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, value: dict[str, TenantRetention]) -> dict[str, TenantRetention]:
+        return tenant_names(value)
+
+    def outputs_days_for(self, tenant: str) -> int:
+        """Days ``tenant``'s audio is kept (0: forever)."""
+        own = self.tenants.get(tenant)
+        return self.outputs_days if own is None or own.outputs_days is None else own.outputs_days
 
 
 class AdmissionSettings(_Group):
@@ -246,12 +314,7 @@ class QuotaSettings(_Group):
     @field_validator("tenants")
     @classmethod
     def _tenant_names(cls, value: dict[str, TenantQuota]) -> dict[str, TenantQuota]:
-        from steadyvoice.security.principal import TENANT_NAME
-
-        bad = sorted(name for name in value if not TENANT_NAME.fullmatch(name))
-        if bad:
-            raise ValueError(f"not a tenant name: {', '.join(map(repr, bad))}")
-        return value
+        return tenant_names(value)
 
 
 OPENAI_VOICES = (
@@ -327,15 +390,97 @@ class CosyVoiceSettings(_Group):
         return self
 
 
+class BatchSettings(_Group):
+    """Batches: many jobs in one request (steadyvoice.batches, docs/batches.md)."""
+
+    max_items: int = Field(10_000, ge=1, le=1_000_000)
+    # The whole upload (a CSV or JSONL file, or a JSON body of items).
+    max_body_bytes: int = Field(32 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    # A batch item's deadline (the batch lane waits behind interactive work: hours, not the
+    # single job's minutes). steadyvoice.jobs.claims.deadline_seconds.
+    deadline_seconds: float = Field(6 * 3600.0, gt=0, le=30 * 86_400)
+    # Most batch items running at once, service-wide (0: no cap). Below the worker count, the
+    # rest stay free for interactive jobs: they never wait for a batch item to finish.
+    max_running: int = Field(0, ge=0, le=10_000)
+
+
+class WebhookSettings(_Group):
+    """Callbacks when a job or batch finishes (steadyvoice.webhooks, docs/webhooks.md)."""
+
+    # Hosts a callback_url may name: exact names or ``*.example.com``; empty: callbacks refused.
+    allowed_hosts: list[str] = Field(default_factory=list, examples=[["hooks.example.com"]])
+    # Loopback, private, link-local and other non-public addresses are refused unless true.
+    allow_private: bool = False
+    # The HMAC-SHA256 signing secret of each tenant; a tenant without one cannot set callbacks.
+    secrets: dict[str, str] = Field(default_factory=dict, examples=[{"default": "s3cret..."}])
+    max_attempts: int = Field(8, ge=1, le=50)
+    retry_base_seconds: PositiveSeconds = 5.0
+    retry_max_seconds: PositiveSeconds = 3600.0
+    timeout_seconds: PositiveSeconds = 10.0
+    poll_seconds: PositiveSeconds = 1.0
+
+
 class WorkerSettings(_Group):
     """Limits of one worker process. Past one, it finishes its job, exits and is started afresh."""
 
     max_jobs: int = Field(0, ge=0, le=100_000_000)
     max_memory_mb: int = Field(0, ge=0, le=16_777_216)
     max_device_memory_mb: int = Field(0, ge=0, le=16_777_216)
+    # Seconds a worker serves before it is recycled (0: never). ``serve`` recycles its workers in
+    # turn, one at a time (steadyvoice.jobs.supervisor); a standalone worker recycles itself.
+    max_age: float = Field(0.0, ge=0, le=366 * 86_400)
     # Loaded standby workers a ``serve`` keeps, promoted when a worker dies (no cold start).
     # None: 1 for piper, 0 for fake and cosyvoice (a spare holds a second copy of the model).
     spares: int | None = Field(None, ge=0, le=8)
+    # A standalone ``steadyvoice worker`` serves its own /metrics here (0: none), for Prometheus
+    # to scrape each remote worker; ``serve``'s local workers are in the API's /metrics instead.
+    metrics_port: int = Field(0, ge=0, le=65_535)
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 (or the host's address) for a remote Prometheus
+
+
+class ConsoleSettings(_Group):
+    """The web console under ``/ui/`` (steadyvoice.console, docs/ui.md): its sign-in sessions."""
+
+    # A session ends after this long without a request, and this long after sign-in at most.
+    session_idle_seconds: float = Field(1800.0, gt=0, le=86_400)
+    session_max_seconds: float = Field(12 * 3600.0, gt=0, le=30 * 86_400)
+    # The address people open the console at (https://tts.example:8443). Set: the only Origin
+    # a console form may come from, whatever Host a proxy passes. Unset: the request's own.
+    public_origin: str | None = None
+
+    @field_validator("public_origin")
+    @classmethod
+    def _an_origin(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # raises for a port that is not one
+        except ValueError as exc:
+            raise ValueError(f"console.public_origin: {exc}") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+            raise ValueError("console.public_origin must be http(s)://host[:port]")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise ValueError("console.public_origin has no path: http(s)://host[:port]")
+        return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+class DispatchSettings(_Group):
+    """How workers learn of queued jobs (steadyvoice.dispatch, docs/scale-out.md): ``embedded``
+    (local workers poll the store and are rung) or ``celery`` (a message per job on a broker)."""
+
+    backend: Literal["embedded", "celery"] = "embedded"
+    broker_url: str | None = None  # celery only: redis://host:6379/0
+    # A queued job sent this long ago and still not claimed is sent again (a lost message).
+    republish_seconds: PositiveSeconds = 60.0
+    # How long sending one message may take before the job is left to the reaper to send.
+    publish_timeout_seconds: PositiveSeconds = 2.0
+
+    @model_validator(mode="after")
+    def _broker_named(self) -> DispatchSettings:
+        if self.backend == "celery" and not self.broker_url:
+            raise ValueError("dispatch.backend=celery needs dispatch.broker_url")
+        return self
 
 
 class Settings(BaseSettings):
@@ -364,6 +509,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     jobs: JobSettings = JobSettings()
     storage: StorageSettings = StorageSettings()
+    backup: BackupSettings = BackupSettings()
     conversion: ConversionSettings = Field(default_factory=ConversionSettings)
     piper: PiperSettings = Field(default_factory=PiperSettings)  # sized from the CPUs at start
     voices: VoiceSettings = VoiceSettings()
@@ -376,6 +522,10 @@ class Settings(BaseSettings):
     fake: FakeSettings = FakeSettings()
     cosyvoice: CosyVoiceSettings = CosyVoiceSettings()
     worker: WorkerSettings = WorkerSettings()
+    batch: BatchSettings = BatchSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    dispatch: DispatchSettings = DispatchSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -23,6 +23,7 @@ from processes import (  # type: ignore[import-not-found]
     admin_key,
     free_port,
 )
+from s3_server import aws_env, own_s3_server, s3_server  # type: ignore[import-not-found]  # noqa: F401
 
 from steadyvoice.api.app import create_app
 from steadyvoice.jobs.store import JobStore

@@ -27,7 +27,7 @@ from steadyvoice.errors import (
 )
 from steadyvoice.observability import metrics
 from steadyvoice.security.keys import KeyStore, token_from_header
-from steadyvoice.security.principal import Principal
+from steadyvoice.security.principal import Principal, Role
 from steadyvoice.security.ratelimit import FailedAuthLimit, RateLimiter
 
 log = logging.getLogger("steadyvoice.api")
@@ -53,7 +53,8 @@ class AccessMiddleware:
         self._failures = failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        # The console's pages were admitted (or refused) by their session already.
+        if scope["type"] != "http" or call_state(scope).console:
             await self.app(scope, receive, send)
             return
         state = call_state(scope)
@@ -95,14 +96,19 @@ class AccessMiddleware:
         principal = state.principal = self._keys.principal_of(record)
         self._limiter.hit(principal.key_id, principal.rate_per_minute)
         assert policy.role is not None
-        if not principal.may(policy.role):
-            raise Forbidden(
-                f"a {principal.role.value} key may not call this route; "
-                f"it needs {policy.role.value} or above",
-                role=principal.role.value,
-                needed=policy.role.value,
-            )
+        check_role(principal, policy.role)
         return principal
+
+
+def check_role(principal: Principal, needed: Role) -> None:
+    """``forbidden`` (403) unless the caller's role is ``needed`` or above (the console too)."""
+    if not principal.may(needed):
+        raise Forbidden(
+            f"a {principal.role.value} key may not call this route; "
+            f"it needs {needed.value} or above",
+            role=principal.role.value,
+            needed=needed.value,
+        )
 
 
 def _authorization(scope: Scope) -> str:

@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from steadyvoice import __version__
-from steadyvoice.api import audit, health, jobs, keys, metrics, slo, speech, voices
+from steadyvoice.api import audit, health, holds, jobs, keys, metrics, slo, speech, voices, workers
+from steadyvoice.api import batches as batch_routes
 from steadyvoice.api.access import AccessMiddleware
 from steadyvoice.api.audit_trail import AuditMiddleware
 from steadyvoice.api.conversions import Conversions
@@ -28,10 +29,13 @@ from steadyvoice.api.middleware import (
 )
 from steadyvoice.api.openapi import install_openapi
 from steadyvoice.api.policy import check_routes
+from steadyvoice.console import ConsoleAccessMiddleware
+from steadyvoice.console import install as install_console
+from steadyvoice.dispatch import make_dispatcher
 from steadyvoice.engines.registry import build_engine
-from steadyvoice.errors import ReferenceTooLarge
+from steadyvoice.errors import BatchTooLarge, ReferenceTooLarge
 from steadyvoice.jobs.chunks import ChunkStore
-from steadyvoice.jobs.dispatch import DoorbellDispatcher, ProgressWatch
+from steadyvoice.jobs.dispatch import ProgressWatch
 from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.reaper import Reaper
 from steadyvoice.jobs.store import JobStore
@@ -47,9 +51,11 @@ from steadyvoice.security.keys import KeyStore
 from steadyvoice.security.ratelimit import FailedAuthLimit, RateLimiter
 from steadyvoice.security.refusals import RefusalFolder
 from steadyvoice.settings import Settings
-from steadyvoice.storage.local import LocalStorage
+from steadyvoice.storage.backend import open_storage
+from steadyvoice.storage.retention import purge_outputs
 from steadyvoice.voices.profiles import VoiceService, size_advice
 from steadyvoice.voices.store import VoiceStore
+from steadyvoice.webhooks.sender import WebhookSender
 
 log = logging.getLogger("steadyvoice.api")
 
@@ -60,14 +66,14 @@ MULTIPART_OVERHEAD = 256 * 1024
 def build_services(settings: Settings) -> Services:
     store = JobStore.from_url(settings.resolved_database_url, settings.data_dir, settings.database)
     engine = build_engine(settings)
-    dispatcher = DoorbellDispatcher(settings.run_dir)
+    dispatcher = make_dispatcher(settings, store)  # Celery, NOTIFY or the local doorbell
     voices = VoiceService(settings, VoiceStore(store))
     return Services(
         settings=settings,
         store=store,
         engine=engine,
         jobs=JobService(settings, store, engine, dispatcher, voices),
-        storage=LocalStorage(settings.outputs_dir),
+        storage=open_storage(settings, "outputs"),
         workers=WorkerRegistry(store),
         voices=voices,
         keys=KeyStore(store, settings.security),
@@ -95,29 +101,41 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
         retention = timedelta(seconds=settings.speech.chunk_retention_seconds)
 
         def sweep() -> None:
-            """Expired rate-limit windows, streamed chunks no client can still want, and
-            refusals and incidents past their retention."""
+            """Expired rate-limit windows, streamed chunks no client can still want,
+            refusals and incidents past their retention, and audio past its retention."""
             services.limiter.sweep()
             refusals.flush()
             chunks.sweep(retention)
             slo_retention.sweep(services.store, settings.retention)
+            purge_outputs(
+                services.store,
+                services.storage,
+                settings.retention,
+                on_purged=lambda out: services.conversions.forget(
+                    out.sha256, out.sample_rate, out.fmt
+                ),
+            )
 
         sweeper = Periodic("sweeper", settings.security.rate_sweep_seconds, sweep, log)
-        reaper = Reaper(services.store, DoorbellDispatcher(settings.run_dir), settings.jobs)
+        reaper = Reaper(services.store, make_dispatcher(settings, services.store), settings.jobs)
         monitor = IncidentMonitor(
             services.store,
             settings.slo.readiness_check_seconds,
             lambda: health.readiness(services).reasons,
         )
+        # Pending callbacks come from the database: a restart resumes them (steadyvoice.webhooks).
+        webhooks = WebhookSender(services.store, settings)
         if run_reaper:
             reaper.start()
             monitor.start()
             sweeper.start()
+            webhooks.start()
         services.progress.open()
         try:
             yield
         finally:
             reaper.stop()
+            webhooks.stop()
             monitor.stop()
             sweeper.stop()
             refusals.close()
@@ -150,6 +168,10 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
     app.include_router(keys.me_router)
     app.include_router(audit.router)
     app.include_router(speech.router)
+    app.include_router(holds.router)
+    app.include_router(batch_routes.router)
+    app.include_router(workers.router)
+    ui = install_console(app, services)  # the web console under /ui/ (steadyvoice.console)
     check_routes(app)
     install_openapi(app)
     uploads = {
@@ -159,8 +181,12 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
             "the upload",
             shown=settings.voices.max_upload_bytes,
             advice=size_advice(settings.voices),
-        )
+        ),
+        # The whole body, multipart framing included (a batch file is large beside it).
+        "/v1/batches": BodyLimit(settings.batch.max_body_bytes, BatchTooLarge, "the batch"),
     }
+    uploads["/ui/voices"] = uploads["/v1/voices"]  # the console's reference upload form
+    uploads["/ui/batches"] = uploads["/v1/batches"]  # the console's batch upload form
     # Added innermost first. A request meets: forwarded headers, metrics, security headers
     # (outside the request id's last-resort 500, so that answer has them too), request id,
     # CORS, audit, access (key, role, rate), body limit, then the routes.
@@ -172,6 +198,15 @@ def create_app(settings: Settings, *, run_reaper: bool = True) -> FastAPI:
         limiter=services.limiter,
         failures=FailedAuthLimit(services.limiter, settings.security.failed_auth_per_minute),
         docs_open=settings.api.docs,
+    )
+    # The console's pages: admitted by session cookie (same key, role, rate and audit as a
+    # call), for /ui/ only; the API's access middleware inside then lets them through.
+    app.add_middleware(
+        ConsoleAccessMiddleware,
+        api=app,
+        sessions=ui.sessions,
+        keys=services.keys,
+        limiter=services.limiter,
     )
     app.add_middleware(AuditMiddleware, audit=services.audit, refusals=refusals)
     if settings.api.cors_origins:

@@ -82,7 +82,7 @@ def _entry(scope: Scope, state: CallState, status: int, error_body: bytes) -> Au
     client = scope.get("client")
     return AuditEntry(
         action=policy.audit or f"{method} {policy.template}",
-        outcome=OK if status < 400 else _error_code(error_body, status),
+        outcome=OK if status < 400 else state.error_code or _error_code(error_body, status),
         status=status,
         method=method,
         route=policy.template if policy.template != UNMATCHED else UNMATCHED,

@@ -23,7 +23,8 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -43,6 +44,8 @@ RETRY_SECONDS = 5
 NICE = 10
 
 ExecutorFactory = Callable[[int], Executor]
+# Makes a conversion's source file for its span (a download from the object store).
+Fetch = Callable[[], AbstractAsyncContextManager[Path]]
 
 
 @dataclass(frozen=True)
@@ -106,9 +109,14 @@ class Conversions:
     def admitted(self) -> int:
         return self._admitted
 
-    async def get(self, source: Source, fmt: str) -> Converted:
+    async def get(self, source: Source, fmt: str, fetch: Fetch | None = None) -> Converted:
         """``source`` in ``fmt``: from the cache, or converted now (``busy`` if the pool and its
-        queue are full; ``output_missing`` if the file is not what the job recorded)."""
+        queue are full; ``output_missing`` if the file is not what the job recorded).
+
+        ``fetch`` makes the source's file (an object store's download) only once the cache
+        missed and the conversion was admitted: a hit or a ``busy`` costs no download. Its
+        path then replaces ``source.path``.
+        """
         name = self._name(source, fmt)
         while name is not None:
             hit = self.cache.get(name)
@@ -123,15 +131,21 @@ class Conversions:
         if name is not None:
             self._making[name] = done
         try:
-            # The thread only waits for the pool process: it holds no GIL while it does.
-            return await anyio.to_thread.run_sync(
-                self._convert, source, fmt, name, limiter=self._limiter
-            )
+            if fetch is None:
+                return await self._converted(source, fmt, name)
+            async with fetch() as path:
+                return await self._converted(replace(source, path=path), fmt, name)
         finally:
             self._admitted -= 1
             if name is not None:
                 del self._making[name]
             done.set()
+
+    async def _converted(self, source: Source, fmt: str, name: str | None) -> Converted:
+        # The thread only waits for the pool process: it holds no GIL while it does.
+        return await anyio.to_thread.run_sync(
+            self._convert, source, fmt, name, limiter=self._limiter
+        )
 
     def close(self) -> None:
         """Stop the pool's processes once their current conversions end."""
@@ -149,6 +163,24 @@ class Conversions:
                 retry_after=RETRY_SECONDS,
             )
         self._admitted += 1
+
+    def forget(self, sha256: str | None, sample_rate: int | None, source_fmt: str) -> int:
+        """Delete the cached conversions of one stored output (the retention purge deleted
+        it: no copy may outlive it here); returns how many there were."""
+        if sha256 is None or sample_rate is None:
+            return 0  # never converted: a conversion needs both
+        source = Source("", Path(), source_fmt, sample_rate, sha256)
+        gone = 0
+        for fmt in EXTENSIONS:
+            name = self._name(source, fmt) if fmt != source_fmt else None
+            if name is None:
+                continue
+            try:
+                (self.cache.root / name).unlink()
+            except FileNotFoundError:
+                continue
+            gone += 1
+        return gone
 
     def _name(self, source: Source, fmt: str) -> str | None:
         if not self.cache.enabled or not source.sha256:

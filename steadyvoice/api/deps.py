@@ -20,7 +20,7 @@ from steadyvoice.security.keys import KeyStore
 from steadyvoice.security.principal import Principal
 from steadyvoice.security.ratelimit import RateLimiter
 from steadyvoice.settings import Settings
-from steadyvoice.storage.local import LocalStorage
+from steadyvoice.storage.backend import Storage
 from steadyvoice.voices.profiles import VoiceService
 
 
@@ -32,7 +32,7 @@ class Services:
     store: JobStore
     engine: Engine
     jobs: JobService
-    storage: LocalStorage
+    storage: Storage  # outputs: local or s3 (steadyvoice.storage.backend)
     workers: WorkerRegistry
     voices: VoiceService
     keys: KeyStore

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,7 +15,7 @@ from starlette.routing import Match
 
 from steadyvoice.api.policy import known_routes
 from steadyvoice.api.validation import validation_error
-from steadyvoice.errors import SteadyVoiceError, StoreUnavailable
+from steadyvoice.errors import SteadyVoiceError, StorageFull, StoreUnavailable
 from steadyvoice.observability.logs import request_id_var
 
 log = logging.getLogger("steadyvoice.api")
@@ -86,9 +87,24 @@ def _allowed_methods(request: Request) -> str:
 
 
 async def _store_down(_: Request, exc: Exception) -> JSONResponse:
+    if _database_disk_full(exc):
+        log.error("job store disk full", extra={"error": type(exc).__name__})
+        return domain_response(
+            StorageFull("the database's disk is full; nothing was recorded: free space, retry")
+        )
     log.error("job store unavailable", extra={"error": type(exc).__name__})
     return domain_response(
         StoreUnavailable("the job store is unreachable; nothing was recorded, retry")
+    )
+
+
+def _database_disk_full(exc: Exception) -> bool:
+    """SQLite's ``SQLITE_FULL`` or PostgreSQL's ``disk_full`` (53100): the transaction was
+    rolled back whole, so the database is intact and a retry after freeing space works."""
+    orig = getattr(exc, "orig", None)
+    return (
+        getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        or getattr(orig, "sqlstate", None) == "53100"
     )
 
 

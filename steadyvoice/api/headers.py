@@ -15,6 +15,15 @@ HEADERS = (
 # scripts and styles from the page itself, so they get no CSP here.
 CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 DOC_PREFIXES = ("/docs", "/redoc")
+# The console's pages (steadyvoice.console): script, style, images and media from the service
+# itself, never inline; forms post only to it. blob: media is a recording heard before upload.
+UI_PREFIX = "/ui/"
+UI_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    b"media-src 'self' blob:; connect-src 'self'; form-action 'self'; "
+    b"frame-ancestors 'none'; base-uri 'none'",
+)
 
 
 class SecurityHeadersMiddleware:
@@ -25,7 +34,10 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        add = HEADERS if scope["path"].startswith(DOC_PREFIXES) else (*HEADERS, CSP)
+        path = scope["path"]
+        add: tuple[tuple[bytes, bytes], ...] = HEADERS
+        if not path.startswith(DOC_PREFIXES):
+            add = (*HEADERS, UI_CSP if path.startswith(UI_PREFIX) else CSP)
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

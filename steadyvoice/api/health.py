@@ -18,7 +18,8 @@ def healthz() -> Health:
 
 
 def readiness(services: Services) -> Readiness:
-    """Ready to take work: database reachable, an engine loaded in a live worker, disk free."""
+    """Ready to take work: database reachable, an engine loaded in a live worker, the object
+    store reachable (``storage.backend=s3``), disk free."""
     reasons: list[str] = []
     workers = 0
     try:
@@ -28,6 +29,9 @@ def readiness(services: Services) -> Readiness:
             reasons.append("no_live_worker: no worker has its engine loaded")
     except Exception as exc:  # noqa: BLE001 - any database failure means not ready
         reasons.append(f"database_unreachable: {type(exc).__name__}")
+    unreachable = services.storage.unreachable()  # cached: at most one HEAD per interval
+    if unreachable is not None:
+        reasons.append(f"storage_unreachable: {unreachable}")
     free_mb = services.storage.free_bytes() // (1024 * 1024)
     need = services.settings.storage.min_free_disk_mb
     if free_mb < need:

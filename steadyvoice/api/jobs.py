@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from functools import partial
+from pathlib import Path, PurePosixPath
 from typing import Annotated
 
 import anyio.to_thread
@@ -11,7 +12,8 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from steadyvoice.api.conversions import Source, attachment, open_unlinked, read_then_close
 from steadyvoice.api.cursor import decode_cursor, encode_cursor
-from steadyvoice.api.deps import CallerDep, Services, ServicesDep, note_object
+from steadyvoice.api.deps import CallerDep, ServicesDep, note_object
+from steadyvoice.api.downloads import local_output, output_filename, output_response
 from steadyvoice.api.policy import allow
 from steadyvoice.api.schemas import (
     AUDIO_CONTENT,
@@ -22,13 +24,13 @@ from steadyvoice.api.schemas import (
     error_responses,
 )
 from steadyvoice.audio.formats import CONTENT_TYPES, EXTENSIONS
-from steadyvoice.errors import AudioNotReady, InvalidRequest, OutputMissing
-from steadyvoice.jobs.models import Job
+from steadyvoice.errors import AudioNotReady, InvalidRequest
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import request_id_var
 from steadyvoice.security.principal import Role
 from steadyvoice.settings import AudioFormat
+from steadyvoice.storage.retention import not_purged
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 ERRORS = error_responses(404, 409, 410, 413, 422)
@@ -137,18 +139,18 @@ async def get_audio(
         raise AudioNotReady(
             f"job is {job.status}; audio exists only once it succeeded", status=job.status
         )
-    path = stored_output(services, job)
     stored = str(job.params.get("format", "wav"))
+    filename = output_filename(job)
     if fmt is None or fmt == stored:
-        return FileResponse(
-            path,
-            media_type=CONTENT_TYPES[stored],
-            filename=path.name,
-            headers={"X-Content-SHA256": job.sha256 or ""},
-        )
-    source = Source(job.id, path, stored, job.sample_rate or 0, job.sha256)
-    converted = await services.conversions.get(source, fmt)
-    name = f"{path.stem}.{EXTENSIONS[fmt]}"
+        sha = {"X-Content-SHA256": job.sha256 or ""}
+        return await output_response(services, job, CONTENT_TYPES[stored], sha, filename)
+    not_purged(job)  # before the cache: no copy outlives the retention policy
+    # The path comes from the fetch, once the cache missed and the conversion was admitted:
+    # a hit or a busy answer downloads nothing from an object store.
+    source = Source(job.id, Path(job.output_name), stored, job.sample_rate or 0, job.sha256)
+    fetch = partial(local_output, services, job)
+    converted = await services.conversions.get(source, fmt, fetch)
+    name = f"{PurePosixPath(filename).stem}.{EXTENSIONS[fmt]}"
     headers = {
         "X-Converted-From": stored,
         "X-Source-SHA256": job.sha256 or "",
@@ -166,14 +168,6 @@ async def get_audio(
     return FileResponse(
         converted.path, media_type=CONTENT_TYPES[fmt], filename=name, headers=headers
     )
-
-
-def stored_output(services: Services, job: Job) -> Path:
-    """A succeeded job's output file; ``output_missing`` (410) if it is gone."""
-    path = services.storage.path(job.output_name)
-    if not path.is_file():
-        raise OutputMissing("the output file is missing; run `steadyvoice verify`", job_id=job.id)
-    return path
 
 
 @router.post(

@@ -17,6 +17,8 @@ from prometheus_client.registry import Collector
 
 from steadyvoice.api.deps import Services, get_services
 from steadyvoice.api.health import readiness
+from steadyvoice.jobs.admission import lane_counts
+from steadyvoice.jobs.lanes import LANES
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.observability import metrics
 from steadyvoice.observability.metric_files import SharedFilesCollector
@@ -161,6 +163,24 @@ class StoreCollector(Collector):
         yield _gauge(
             "steadyvoice_queue_depth", "Jobs queued now.", counts.get(JobStatus.QUEUED.value, 0)
         )
+        yield from self._lanes()
+
+    def _lanes(self) -> Iterator[Metric]:
+        try:
+            counts = lane_counts(self._services.store)
+        except Exception:  # noqa: BLE001 - store down: no value, readiness says why
+            return
+        depth = GaugeMetricFamily(
+            "steadyvoice_lane_queue_depth", "Jobs queued now, by lane.", labels=["lane"]
+        )
+        running = GaugeMetricFamily(
+            "steadyvoice_lane_running_jobs", "Jobs running now, by lane.", labels=["lane"]
+        )
+        for lane in LANES:
+            depth.add_metric([lane], counts.get((JobStatus.QUEUED.value, lane), 0))
+            running.add_metric([lane], counts.get((JobStatus.RUNNING.value, lane), 0))
+        yield depth
+        yield running
 
     def _workers(self) -> Iterator[Metric]:
         services = self._services

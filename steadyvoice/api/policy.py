@@ -53,6 +53,10 @@ class CallState:
     principal: Principal | None = None
     key_id: str | None = None  # the key presented, when known, even if refused
     object_id: str | None = None
+    # The console's middleware decided access from its session cookie (steadyvoice.console).
+    console: bool = False
+    # A refusal's code when its body is not JSON (the console's HTML pages), for the audit log.
+    error_code: str | None = None
 
 
 _STATE = "steadyvoice.call"

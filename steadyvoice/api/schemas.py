@@ -67,6 +67,12 @@ class JobCreate(BaseModel):
         description="With a voice profile: keep the speaker's timbre for text in another "
         "language than the reference (cosyvoice); other engines refuse it.",
     )
+    callback_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="Called (POST, signed) when the job finishes; its host must be in "
+        "`webhooks.allowed_hosts`. See docs/webhooks.md.",
+    )
 
     def job_request(self) -> JobRequest:
         """What the job path checks and runs: the same for the API and ``steadyvoice synth``."""
@@ -85,6 +91,11 @@ class JobOutput(BaseModel):
     sha256: str | None
     size_bytes: int | None
     url: str
+    purged_at: datetime | None = Field(
+        None,
+        description="When the retention policy deleted the audio (downloads then answer 410 "
+        "`output_purged`); the SHA-256 stays.",
+    )
 
 
 class JobOut(BaseModel):
@@ -108,6 +119,14 @@ class JobOut(BaseModel):
     deadline_at: datetime
     attempts: int
     worker_id: str | None
+    lane: str = Field(
+        "interactive", description="Scheduling lane: interactive, or batch for a batch's items."
+    )
+    batch_id: str | None = None
+    callback_url: str | None = None
+    webhook_state: str | None = Field(
+        None, description="The callback: pending, delivered or failed (None: no callback_url)."
+    )
     error: JobError | None
     output: JobOutput | None
 
@@ -123,6 +142,7 @@ class JobOut(BaseModel):
                 sha256=job.sha256,
                 size_bytes=job.size_bytes,
                 url=f"/v1/jobs/{job.id}/audio",
+                purged_at=job.purged_at,
             )
         columns = {name: getattr(job, name) for name in _COLUMN_FIELDS}
         return cls(**columns, error=error, output=output)

@@ -3,8 +3,12 @@
 The estimate comes from the job table (and this process's own worker count), so API processes
 with the same settings reach the same answer:
 
-- ``ahead``: jobs queued or running (a running job still occupies a worker; counting it whole
-  is pessimistic by half a synthesis on average, which is the safe side),
+- ``ahead``: interactive jobs queued, and jobs of either lane running (a running job still
+  occupies a worker; counting it whole is pessimistic by half a synthesis on average, which is
+  the safe side). Queued batch items are not ahead: the claim takes interactive work first
+  (steadyvoice.jobs.claims), so a 10,000-item batch does not make a single job look late, nor
+  fill ``max_queue``, which counts the interactive lane only. A batch is capped by its own
+  size limit (``batch.max_items``) and items get ``batch.deadline_seconds``,
 - ``mean``: the mean synthesis time (``finished_at - started_at``) of the ``recent_jobs`` most
   recently created succeeded jobs, cached for ``MEAN_CACHE_SECONDS``,
 - ``workers``: live workers that are ready or busy, and never fewer than this process's own
@@ -40,6 +44,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from steadyvoice.errors import Overloaded
+from steadyvoice.jobs.lanes import INTERACTIVE
 from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.models import Job, utcnow
 from steadyvoice.jobs.states import JobStatus
@@ -61,10 +66,11 @@ LATENCY = "latency"
 class Estimate:
     """What admission saw: the queue, the recent synthesis time and the workers draining it."""
 
-    queued: int
-    running: int
+    queued: int  # interactive jobs waiting (batch items wait behind them)
+    running: int  # jobs of either lane on a worker
     mean_seconds: float | None
     workers: int
+    batch_queued: int = 0
 
     @property
     def worker_free(self) -> bool:
@@ -117,22 +123,22 @@ class Admission:
 
     def estimate(self) -> Estimate:
         """The current queue, mean synthesis time and worker count (a few indexed queries)."""
-        wanted = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
-        with self._store.reading() as s:
-            rows = s.execute(
-                select(Job.status, func.count()).where(Job.status.in_(wanted)).group_by(Job.status)
-            ).all()
-        counts = {str(status): int(n) for status, n in rows}
+        counts = lane_counts(self._store)
+        running = sum(n for (status, _), n in counts.items() if status == JobStatus.RUNNING.value)
+        queued = JobStatus.QUEUED.value
         serving = self._workers.serving(self._settings.jobs.worker_ready_seconds)
         # This process's own supervisor replaces a dead worker at once (from a loaded spare, or
         # a cold start of a few seconds): a kill is a dip of seconds, not lost capacity, and
         # refusing through it would turn every worker crash into refusals.
         workers = max(serving, self._settings.workers)
         return Estimate(
-            queued=counts.get(JobStatus.QUEUED.value, 0),
-            running=counts.get(JobStatus.RUNNING.value, 0),
+            queued=counts.get((queued, INTERACTIVE), 0),
+            running=running,
             mean_seconds=self._mean_synthesis(),
             workers=max(1, workers),
+            batch_queued=sum(
+                n for (st, lane), n in counts.items() if st == queued and lane != INTERACTIVE
+            ),
         )
 
     def _mean_synthesis(self) -> float | None:
@@ -177,6 +183,19 @@ class Admission:
             retry_after=retry,
             **fields,
         )
+
+
+def lane_counts(store: JobStore) -> dict[tuple[str, str], int]:
+    """Jobs queued and running, by (status, lane), from ``ix_jobs_status_lane_created_at``."""
+    wanted = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
+    q = (
+        select(Job.status, Job.lane, func.count())
+        .where(Job.status.in_(wanted))
+        .group_by(Job.status, Job.lane)
+    )
+    with store.reading() as s:
+        rows = s.execute(q).all()
+    return {(str(status), str(lane)): int(n) for status, lane, n in rows}
 
 
 class RefusalLog:

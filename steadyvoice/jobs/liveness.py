@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, select, update
@@ -49,13 +50,23 @@ def parse_worker_id(worker_id: str) -> tuple[str, int]:
     return host, int(pid) if pid.isdigit() else 0
 
 
+@dataclass(frozen=True)
+class Card:
+    """What the fleet view shows of a worker besides its heartbeat (``GET /v1/workers``)."""
+
+    queues: tuple[str, ...] = ()  # the Celery queues it consumes (none: it polls the store)
+    recycles: int = 0  # its slot's (or port's) recycles before this process
+    metrics_port: int | None = None  # where it serves its own /metrics, if it does
+
+
 class WorkerRegistry:
     """Heartbeats of worker processes, stored beside the jobs."""
 
     def __init__(self, store: JobStore) -> None:
         self._store = store
 
-    def register(self, worker_id: str, engine: str) -> None:
+    def register(self, worker_id: str, engine: str, card: Card | None = None) -> None:
+        card = card or Card()
         host, number = parse_worker_id(worker_id)
         local = host == socket.gethostname() and number > 0
         with self._store.session() as s:
@@ -72,6 +83,9 @@ class WorkerRegistry:
                     heartbeat_at=now,
                     jobs_done=0,
                     process=identity.process_key(number) if local else None,
+                    queues=",".join(card.queues) or None,
+                    recycles=card.recycles,
+                    metrics_port=card.metrics_port,
                 )
             )
 
@@ -87,6 +101,36 @@ class WorkerRegistry:
                     jobs_done=jobs_done,
                 )
             )
+
+    def retire(self, worker_id: str) -> None:
+        """Leave the row as a marker that this worker is down until its replacement registers
+        (a standalone worker's recycle: :mod:`steadyvoice.jobs.age`); the replacement clears it
+        (:meth:`clear_retired`), or the reaper prunes it."""
+        with self._store.session() as s:
+            s.execute(
+                update(Worker)
+                .where(Worker.id == worker_id)
+                .values(state=STOPPING, current_job=None, heartbeat_at=db_now(s))
+            )
+
+    def clear_retired(self, worker_id: str, engine: str) -> int:
+        """Remove the markers :meth:`retire` left on this host for ``engine`` whose process is
+        proven gone: ``worker_id`` (just registered) replaces them."""
+        host, _ = parse_worker_id(worker_id)
+        with self._store.reading() as s:
+            rows = list(
+                s.scalars(
+                    select(Worker).where(
+                        Worker.host == host,
+                        Worker.engine == engine,
+                        Worker.state == STOPPING,
+                        Worker.current_job.is_(None),
+                        Worker.id != worker_id,
+                    )
+                )
+            )
+        gone = [w for w in rows if identity.proven_gone(w.host, w.pid, w.process)]
+        return sum(self.forget(w) for w in gone)
 
     def remove(self, worker_id: str) -> None:
         with self._store.session() as s:

@@ -61,6 +61,20 @@ class Job(Base):
         # A tenant's newest jobs, and a key's jobs in flight (quota), without a scan.
         Index("ix_jobs_tenant_created_at", "tenant", "created_at"),
         Index("ix_jobs_requester_status", "requester", "status"),
+        # The claim takes the interactive lane first, then batch items fairly (jobs/claims).
+        Index("ix_jobs_status_lane_created_at", "status", "lane", "created_at"),
+        Index("ix_jobs_batch_id_row", "batch_id", "batch_row"),
+        # The retention purge's "succeeded, not purged, older than" scan (storage/retention).
+        Index("ix_jobs_status_purged_at_created_at", "status", "purged_at", "created_at"),
+        # Fair share between batches: a loose scan of the tenants (batches) with queued items,
+        # and each one's last claim (jobs/claims). Migration 0011.
+        Index("ix_jobs_lane_fair", "status", "lane", "tenant", "batch_id", "batch_row"),
+        Index("ix_jobs_tenant_lane_started", "tenant", "lane", "started_at"),
+        Index("ix_jobs_batch_started", "batch_id", "started_at"),
+        # Callbacks due (steadyvoice.webhooks).
+        Index("ix_jobs_webhook_state_next_at", "webhook_state", "webhook_next_at"),
+        # The Celery outbox's "queued, not sent (or sent long ago)" scan (steadyvoice.dispatch).
+        Index("ix_jobs_status_published_at", "status", "published_at"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -94,6 +108,38 @@ class Job(Base):
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     sha256: Mapped[str | None] = mapped_column(String(64))
     size_bytes: Mapped[int | None] = mapped_column(Integer)
+    # Scheduling lane: "interactive" (single jobs, /v1/audio/speech) or "batch" (batch items).
+    lane: Mapped[str] = mapped_column(String(16), server_default="interactive")
+    # A batch item's batch and its row in the uploaded file (1-based); NULL for single jobs.
+    batch_id: Mapped[str | None] = mapped_column(String(32))
+    batch_row: Mapped[int | None] = mapped_column(Integer)
+    # Called when the job finishes (steadyvoice.webhooks): "pending" until "delivered" or
+    # "failed"; NULL without a callback. The next attempt is due at webhook_next_at.
+    callback_url: Mapped[str | None] = mapped_column(String(2048))
+    webhook_state: Mapped[str | None] = mapped_column(String(16))
+    webhook_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the retention policy deleted the audio (steadyvoice.storage.retention); the row,
+    # with its SHA-256, stays as the record of what was made.
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a purge round claimed the audio for deletion (deleted outside any transaction, then
+    # purged_at is stamped); a hold is refused meanwhile. NULL again if the delete failed.
+    purge_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the job was last sent to the Celery broker (steadyvoice.dispatch.outbox); NULL: not
+    # yet, or never (embedded mode). Migration 0013.
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LegalHold(Base):
+    """A legal hold on one job's audio (``kind`` "job") or on all of a tenant's ("tenant"):
+    the retention purge skips what is held (steadyvoice.storage.holds)."""
+
+    __tablename__ = "legal_holds"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)  # job id or tenant
+    reason: Mapped[str] = mapped_column(Text)
+    placed_by: Mapped[str] = mapped_column(String(128))
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class TenantUsage(Base):
@@ -124,6 +170,11 @@ class Worker(Base):
     # ``steadyvoice.jobs.identity.process_key``: lets a later ``serve`` on this host prove the
     # process is gone and requeue its jobs at once (None: no proof possible, wait for the lease).
     process: Mapped[str | None] = mapped_column(String(128))
+    # The fleet view (migration 0013): the Celery queues it consumes, comma-separated (None: a
+    # worker that claims from the store), how often its slot was recycled, and its /metrics port.
+    queues: Mapped[str | None] = mapped_column(String(255))
+    recycles: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    metrics_port: Mapped[int | None] = mapped_column(Integer)
 
 
 class JobChunk(Base):

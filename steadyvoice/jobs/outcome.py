@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from steadyvoice.errors import StorageError
+from steadyvoice.errors import StorageError, StorageUnavailable
 from steadyvoice.jobs.backoff import STORE_ERRORS, retry_store
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.outputs import Staged, after_lost_claim
@@ -41,6 +41,11 @@ def record_success(
         current = _read(claim, store, watch)
     except STORE_ERRORS as exc:
         return left_to_reaper("complete", exc)
+    except StorageUnavailable as exc:
+        # The store did not answer the publish (one short try, inside the transaction):
+        # nothing was recorded and the job is still running, so the reaper requeues it and
+        # the retry publishes. Our staged object stays for the sweep.
+        return left_to_reaper("publish", exc)
     except StorageError as exc:  # the output could not be put in place: nothing was recorded
         status = record_failure(claim, store, exc.code, exc.message, watch)
         _tidy(staged, status)  # a rename that landed before its fsync failed leaves no orphan
@@ -114,5 +119,5 @@ def _tidy(staged: Staged, status: str) -> None:
     """Remove what this attempt wrote that no record will name (:func:`after_lost_claim`)."""
     try:
         after_lost_claim(staged, status)
-    except OSError as exc:  # an unrecorded file left over is only clutter (verify lists it)
+    except (OSError, StorageError) as exc:  # an unrecorded file is only clutter (verify lists it)
         event(log, "job.output_not_removed", level=logging.WARNING, error=str(exc))

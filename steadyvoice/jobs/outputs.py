@@ -15,11 +15,22 @@ the result, once the update fenced by the claim matched and before the commit. H
 
 An attempt whose claim was lost removes its own staged file, and the output itself only when
 the job ended without one (failed or canceled: no attempt can record it any more).
+
+The same holds on any backend (:mod:`steadyvoice.storage.backend`): on S3 the staged file is an
+object PUT under the same staged name, which the backend keys under a prefix of its own
+(``<prefix>/staging/outputs/…``, so that :func:`sweep` lists staged objects only, never the
+whole bucket), with its SHA-256 (refused by the store if the body differs, retried while the
+store is away); "rename" is a server-side copy made inside the transaction (one short try: a
+copy that times out fails the commit and the job stays running, to be retried), after which
+the staged object is deleted (:meth:`Staged.discard`, once recorded).
+docs/storage.md has the whole write order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +38,8 @@ from steadyvoice.errors import StorageError
 from steadyvoice.jobs.states import JobStatus
 from steadyvoice.jobs.store import Claim
 from steadyvoice.observability.logs import event
-from steadyvoice.storage.local import TEMP_PREFIX, LocalStorage, sha256_file
+from steadyvoice.storage.backend import Storage, content_sha256
+from steadyvoice.storage.local import TEMP_PREFIX, LocalStorage
 
 log = logging.getLogger("steadyvoice.outputs")
 
@@ -49,7 +61,7 @@ def staged_name(output_name: str, attempt: int) -> str:
 class Staged:
     """One attempt's audio, durable on disk under its own name, not yet the job's output."""
 
-    storage: LocalStorage
+    storage: Storage
     name: str
     output_name: str
     sha256: str
@@ -71,19 +83,29 @@ class Staged:
             raise StorageError(f"could not put the output in place: {exc.strerror}") from exc
 
     def discard(self) -> None:
-        """Remove the staged file (gone already once published)."""
+        """Remove the staged file (on disk gone already once published; on S3 the copy's
+        source, deleted once the job is recorded)."""
         self.storage.delete(self.name)
 
+    def tidy(self) -> None:
+        """:meth:`discard` after the record committed; a failure only leaves a staged file
+        that :func:`sweep` removes later."""
+        try:
+            self.discard()
+        except (OSError, StorageError) as exc:
+            event(log, "job.staged_not_removed", level=logging.WARNING, error=str(exc))
+
     def _in_place(self) -> bool:
-        path = self.storage.path(self.output_name)
-        return path.is_file() and sha256_file(path) == self.sha256
+        return content_sha256(self.storage, self.output_name) == self.sha256
 
 
-def stage(storage: LocalStorage, claim: Claim, data: bytes) -> Staged:
-    """Write ``data`` for ``claim``'s attempt (temp file, fsync, rename, folder fsync)."""
+def stage(storage: Storage, claim: Claim, data: bytes) -> Staged:
+    """Write ``data`` for ``claim``'s attempt, durable on return (temp file, fsync, rename,
+    folder fsync; or a PUT the store checked against the SHA-256 computed here)."""
     name = staged_name(claim.job.output_name, claim.attempt)
+    sha = hashlib.sha256(data).hexdigest()
     try:
-        sha, size = storage.write_atomic(name, data)
+        sha, size = storage.put(name, data, sha)
     except OSError:  # the rename may have landed before the folder's fsync failed
         storage.delete(name)
         raise
@@ -102,14 +124,32 @@ def after_lost_claim(staged: Staged, status: str) -> None:
         staged.storage.delete(staged.output_name)
 
 
-def sweep(outputs_dir: Path, older_than: float = STALE_SECONDS) -> list[str]:
-    """At ``serve`` or ``worker`` start: remove the temp files that killed writes and killed
-    attempts left under the outputs dir, once old. Never stops the start: a failure is logged."""
+def sweep(outputs: Path | Storage, older_than: float = STALE_SECONDS) -> list[str]:
+    """At ``serve`` or ``worker`` start: remove the temp files (staged objects on S3) that
+    killed writes and killed attempts left in the outputs, once old. Never stops the start:
+    a failure is logged."""
+    storage = LocalStorage(outputs) if isinstance(outputs, Path) else outputs
     try:
-        removed = LocalStorage(outputs_dir).sweep_temporary(older_than)
-    except OSError as exc:
+        if isinstance(storage, LocalStorage):
+            removed = storage.sweep_temporary(older_than)
+        else:
+            removed = _sweep_staged(storage, older_than)
+    except (OSError, StorageError) as exc:
         event(log, "outputs.sweep_failed", level=logging.WARNING, error=str(exc))
         return []
     if removed:
         event(log, "outputs.swept", files=len(removed), older_than_s=older_than)
     return removed
+
+
+def _sweep_staged(storage: Storage, older_than: float) -> list[str]:
+    now = time.time()
+    stale = [
+        info.name
+        for info in storage.temporaries()
+        if info.name.rpartition("/")[2].startswith(TEMP_PREFIX)
+        and now - info.modified >= older_than
+    ]
+    for name in stale:
+        storage.delete(name)
+    return stale

@@ -35,6 +35,8 @@ class Reaper:
         metrics.observe_finished_ids(self._store, [*report.lost, *report.timed_out])
         if self._store.has_queued():
             self._dispatcher.notify("*")
+        else:  # nothing queued, so nothing unsent (the Celery outbox sets it otherwise)
+            metrics.set_dispatch_unpublished(0)
         WorkerRegistry(self._store).prune(self._settings.worker_ready_seconds * 20)
         return report
 

@@ -36,7 +36,7 @@ from steadyvoice.jobs.watch import ClaimWatch
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import event, job_context
 from steadyvoice.settings import SloSettings
-from steadyvoice.storage.local import LocalStorage
+from steadyvoice.storage.backend import Storage
 
 log = logging.getLogger("steadyvoice.runner")
 
@@ -93,7 +93,7 @@ def run_claimed(
     claim: Claim,
     engine: Engine,
     store: JobStore,
-    storage: LocalStorage,
+    storage: Storage,
     profiles: Profiles | None = None,
     slo: SloSettings | None = None,
     news: Dispatcher | None = None,
@@ -132,7 +132,7 @@ def _run(
     claim: Claim,
     engine: Engine,
     store: JobStore,
-    storage: LocalStorage,
+    storage: Storage,
     profiles: Profiles | None,
     slo: SloSettings | None,
     news: Dispatcher,
@@ -160,6 +160,7 @@ def _run(
         result = Result(made.version, made.rate, audio_seconds, staged.sha256, staged.size)
         status = record_success(claim, store, staged, result, watch)
         if status == JobStatus.SUCCEEDED.value:
+            staged.tidy()  # S3: the copy's source; on disk renamed away already
             event(
                 log,
                 "job.succeeded",
@@ -199,9 +200,9 @@ def _synthesize(
     return _Made(audio, data, rate, version, synthesis_seconds)
 
 
-def _write(storage: LocalStorage, claim: Claim, data: bytes) -> Staged:
-    """Stage the output durably (:mod:`steadyvoice.jobs.outputs`); a disk that refuses fails
-    the job with a storage code."""
+def _write(storage: Storage, claim: Claim, data: bytes) -> Staged:
+    """Stage the output durably (:mod:`steadyvoice.jobs.outputs`); a disk or object store that
+    refuses (after the store's retries) fails the job with a storage code."""
     try:
         return stage(storage, claim, data)
     except StorageError as exc:

@@ -23,6 +23,7 @@ from steadyvoice.errors import (
     JobNotFound,
     TooManyInFlight,
 )
+from steadyvoice.jobs import claims
 from steadyvoice.jobs.database import READ_ONLY, make_engine, migrate, newest_first
 from steadyvoice.jobs.dbclock import db_now
 from steadyvoice.jobs.models import Job
@@ -30,6 +31,7 @@ from steadyvoice.jobs.states import TERMINAL, JobStatus, sources_of
 from steadyvoice.jobs.usage import add_stored_bytes
 from steadyvoice.security.principal import DEFAULT_TENANT
 from steadyvoice.settings import DatabaseSettings
+from steadyvoice.webhooks.models import initial_state
 
 IN_FLIGHT = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
 IN_FLIGHT_RETRY_SECONDS = 5
@@ -55,6 +57,7 @@ class NewJob:
     tenant: str = DEFAULT_TENANT
     spoken_text: str | None = None
     estimated_seconds: float | None = None  # the audio it will make, about (jobs.caps)
+    callback_url: str | None = None  # called when it finishes (steadyvoice.webhooks)
 
     def request_hash(self) -> str:
         body = json.dumps(
@@ -254,37 +257,46 @@ class JobStore:
         )
         return int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
-    def claim(self, worker_id: str, lease_seconds: float) -> Claim | None:
-        """Atomically take the oldest queued job that is still inside its deadline."""
+    def claim(
+        self, worker_id: str, lease_seconds: float, batch_max_running: int = 0
+    ) -> Claim | None:
+        """Atomically take the next queued job that is still inside its deadline: the
+        interactive lane first, then batch items fairly, while fewer than
+        ``batch_max_running`` (0: any number) run (:mod:`steadyvoice.jobs.claims`)."""
         for _ in range(8):
             with self.session() as s:
                 now = db_now(s)
-                q = (
-                    select(Job.id)
-                    .where(Job.status == JobStatus.QUEUED.value, Job.deadline_at > now)
-                    .order_by(Job.created_at, Job.id)
-                    .limit(1)
-                )
-                if self.engine.dialect.name == "postgresql":
-                    q = q.with_for_update(skip_locked=True)
-                job_id = s.scalar(q)
+                job_id = claims.next_job_id(s, now, batch_max_running)
                 if job_id is None:
                     return None
-                moved = self._move(
-                    s,
-                    JobStatus.RUNNING,
-                    [Job.id == job_id, Job.status == JobStatus.QUEUED.value],
-                    worker_id=worker_id,
-                    attempts=Job.attempts + 1,
-                    lease_expires_at=now + timedelta(seconds=lease_seconds),
-                    started_at=now,
-                )
-                if moved != 1:
-                    continue
-                job = s.get(Job, job_id, populate_existing=True)
-                assert job is not None
-                return Claim(job=job, worker_id=worker_id, attempt=job.attempts)
+                claim = self._take(s, job_id, worker_id, lease_seconds, now)
+                if claim is not None:
+                    return claim
         return None
+
+    def claim_job(self, job_id: str, worker_id: str, lease_seconds: float) -> Claim | None:
+        """Take this one job (a Celery message names it) by the same fenced move; None when it
+        is no longer queued (claimed, finished, canceled) or is past its deadline."""
+        with self.session() as s:
+            return self._take(s, job_id, worker_id, lease_seconds, db_now(s))
+
+    def _take(
+        self, s: Session, job_id: str, worker_id: str, lease_seconds: float, now: datetime
+    ) -> Claim | None:
+        moved = self._move(
+            s,
+            JobStatus.RUNNING,
+            [Job.id == job_id, Job.status == JobStatus.QUEUED.value, Job.deadline_at > now],
+            worker_id=worker_id,
+            attempts=Job.attempts + 1,
+            lease_expires_at=now + timedelta(seconds=lease_seconds),
+            started_at=now,
+        )
+        if moved != 1:
+            return None
+        job = s.get(Job, job_id, populate_existing=True)
+        assert job is not None
+        return Claim(job=job, worker_id=worker_id, attempt=job.attempts)
 
     @staticmethod
     def held(claim: Claim) -> list[ColumnElement[bool]]:
@@ -434,7 +446,15 @@ class JobStore:
                         error_message=f"{why} on attempt {attempts} of {max_attempts}",
                     ):
                         report.lost.append(job_id)
-                elif self._move(s, JobStatus.QUEUED, guard, worker_id=None, lease_expires_at=None):
+                # Unsent again: the reaper's outbox sends it at once (dispatch.backend=celery).
+                elif self._move(
+                    s,
+                    JobStatus.QUEUED,
+                    guard,
+                    worker_id=None,
+                    lease_expires_at=None,
+                    published_at=None,
+                ):
                     report.requeued.append(job_id)
         return report
 
@@ -464,6 +484,8 @@ def _queued(new: NewJob, now: datetime) -> Job:
         deadline_at=now + timedelta(seconds=new.deadline_seconds),
         attempts=0,
         output_name=output_name_for(job_id, now, str(new.params.get("format", "wav"))),
+        callback_url=new.callback_url,
+        webhook_state=initial_state(new.callback_url),
     )
 
 

@@ -39,6 +39,7 @@ from steadyvoice.settings import Settings
 from steadyvoice.text import NORMALIZATION_VERSION, normalize, normalize_english, text_language
 from steadyvoice.textrules import refuse_control_characters, refuse_unspeakable
 from steadyvoice.voices.profiles import is_profile_id
+from steadyvoice.webhooks.urls import validate_callback_url
 
 log = logging.getLogger("steadyvoice.jobs")
 
@@ -57,6 +58,7 @@ class JobRequest:
     stream: bool = False
     normalize: bool | None = None  # None: the service's ``speech.normalize`` setting
     output_rate: int | None = None  # resample the output to this rate (None: the engine's)
+    callback_url: str | None = None  # called when the job finishes (steadyvoice.webhooks)
 
 
 class JobService:
@@ -183,6 +185,9 @@ class RequestChecks:
         )
         check_request(self._engine, request)
         estimated = self._caps.estimate(self._engine, request)
+        callback = req.callback_url
+        if callback is not None:
+            callback = validate_callback_url(callback, self._settings, caller.tenant)
         return NewJob(
             text=text,
             voice=voice,
@@ -196,6 +201,7 @@ class RequestChecks:
             tenant=caller.tenant,
             spoken_text=spoken if spoken != text else None,
             estimated_seconds=estimated,
+            callback_url=callback,
         )
 
     def _spoken(

@@ -5,6 +5,9 @@ job, and its death is seen the moment the socket closes, so the watch loop sleep
 ``select`` instead of polling. When a worker dies, the restart policy (``jobs.restarts``)
 decides between an immediate replacement and a backoff. Spare workers (``worker.spares``) load
 their engine ahead of time and wait: a replacement is then a promotion, not a cold start.
+With ``worker.max_age``, serving workers are recycled in turn (``_retire_one``): one at a time,
+between jobs, and only while every other slot is up and ready. Under systemd the watch loop also
+pings the watchdog (``steadyvoice.systemd.Watchdog``): a hung loop stops the pings.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from steadyvoice.jobs import link
 from steadyvoice.jobs.liveness import local_worker_id, new_instance
@@ -30,6 +34,9 @@ from steadyvoice.jobs.store import JobStore
 from steadyvoice.observability import metrics, recoveries
 from steadyvoice.observability.logs import event
 from steadyvoice.settings import Settings
+
+if TYPE_CHECKING:
+    from steadyvoice.systemd import Watchdog
 
 log = logging.getLogger("steadyvoice.supervisor")
 
@@ -53,6 +60,8 @@ class _Child:
     instance: str  # the worker id's random part, given to the child (``--instance``)
     loaded: bool = False
     ready_at: float | None = None
+    serving_since: float | None = None  # its READY report (a spare's: after its promotion)
+    retiring: bool = False  # asked to finish its job and exit (worker.max_age)
     jobs_done: int = 0
 
     @property
@@ -99,10 +108,17 @@ def _signal_name(number: int) -> str:
 class Supervisor:
     """Keeps ``settings.workers`` workers serving (plus spares), replacing any that die."""
 
-    def __init__(self, settings: Settings, store: JobStore, stop_grace: float = 30.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        stop_grace: float = 30.0,
+        watchdog: Watchdog | None = None,
+    ) -> None:
         self._settings = settings
         self._store = store
         self._grace = stop_grace
+        self._watchdog = watchdog
         spares = spares_for(settings)
         self._slots = [_Slot(i) for i in range(settings.workers)]
         self._slots += [_Slot(settings.workers + i, spare=True) for i in range(spares)]
@@ -126,7 +142,7 @@ class Supervisor:
         cmd = [sys.executable, "-m", "steadyvoice", "worker", "--supervised"]
         cmd += ["--link", str(child_end.fileno())] + (["--standby"] if slot.spare else [])
         instance = new_instance()
-        cmd += ["--instance", instance]
+        cmd += ["--instance", instance, "--recycles", str(slot.recycles)]
         try:
             proc = subprocess.Popen(cmd, env=dict(os.environ), pass_fds=(child_end.fileno(),))
         finally:
@@ -186,11 +202,15 @@ class Supervisor:
                 return
             for slot in self._slots:
                 self._check(slot)
+            self._retire_one()
+            if self._watchdog is not None:
+                self._watchdog.turn()  # the loop turned: it is not hung
 
     def _sleep(self) -> float:
         now = time.monotonic()
         due = [s.next_start - now for s in self._slots if s.child is None]
-        return max(0.0, min([_LONGEST_SLEEP, *due]))
+        longest = _LONGEST_SLEEP if self._watchdog is None else self._watchdog.every
+        return max(0.0, min([longest, *due]))
 
     def _slot_of(self, child: _Child) -> _Slot | None:
         return next((s for s in self._slots if s.child is child), None)
@@ -214,7 +234,7 @@ class Supervisor:
             if byte == link.LOADED[0]:  # a spare is as good as ready for the restart policy
                 child.loaded, child.ready_at = True, time.monotonic()
             elif byte == link.READY[0]:
-                child.ready_at = time.monotonic()
+                child.ready_at = child.serving_since = time.monotonic()
                 if slot is not None:
                     self._ready(slot, child)
             elif byte == link.JOB[0]:
@@ -266,6 +286,49 @@ class Supervisor:
         if delay == 0:
             self._start(slot)  # the replacement first; the database writes after
         self._release(child)
+
+    def _retire_one(self) -> None:
+        """``worker.max_age``: ask the longest-serving worker past it to finish its job and exit.
+
+        A rolling recycle: one worker at a time, and only while every slot is up, every serving
+        worker ready and every spare loaded, so capacity drops by one worker at most (by none
+        when a loaded spare takes over). The worker exits 0 after its current job; the usual
+        planned replacement follows (a spare's promotion, else a fresh start).
+        """
+        max_age = self._settings.worker.max_age
+        if not max_age or not self._settled():
+            return
+        now = time.monotonic()
+        due = [
+            (now - s.child.serving_since, s)
+            for s in self._slots
+            if not s.spare and s.child is not None and s.child.serving_since is not None
+        ]
+        age, slot = max(due, key=lambda pair: pair[0], default=(0.0, None))
+        if slot is None or slot.child is None or age < max_age:
+            return
+        slot.child.retiring = True
+        metrics.count_worker_recycle("max_age")
+        event(
+            log,
+            "worker.retiring",
+            slot=slot.index,
+            pid=slot.child.proc.pid,
+            reason="max_age",
+            served_seconds=round(age, 1),
+            jobs_done=slot.child.jobs_done,
+        )
+        with contextlib.suppress(ProcessLookupError):
+            slot.child.proc.send_signal(signal.SIGTERM)  # the worker finishes its job first
+
+    def _settled(self) -> bool:
+        for slot in self._slots:
+            child = slot.child
+            if child is None or child.retiring or child.proc.poll() is not None:
+                return False
+            if not (child.loaded if slot.spare else child.serving_since is not None):
+                return False
+        return True
 
     def _ready(self, slot: _Slot, child: _Child) -> None:
         outage, slot.outage = slot.outage, None

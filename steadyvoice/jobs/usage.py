@@ -2,7 +2,9 @@
 
 The job store adds a success's output size in the very transaction that records it
 (:meth:`~steadyvoice.jobs.store.JobStore.complete`), so the total is exact: a success rolled back
-adds nothing, and a job succeeds once (``succeeded`` is final; outputs are never deleted).
+adds nothing, and a job succeeds once (``succeeded`` is final). The retention purge
+(steadyvoice.storage.retention) takes a purged output's size off in the transaction that
+stamps it ``purged_at``, so each output is counted in once and out at most once.
 Migration 0008 filled it from the jobs recorded before it.
 """
 

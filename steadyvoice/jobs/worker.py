@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -12,17 +13,21 @@ from types import FrameType
 
 from steadyvoice.engines.base import DeviceMemory, Engine
 from steadyvoice.jobs import liveness
+from steadyvoice.jobs.age import AgeLimit
 from steadyvoice.jobs.backoff import STORE_ERRORS
-from steadyvoice.jobs.dispatch import Doorbell, ProgressBell
+from steadyvoice.jobs.dispatch import ProgressBell
+from steadyvoice.jobs.doorbell_pg import Bell, worker_bell
 from steadyvoice.jobs.link import JOB, READY, WorkerLink
 from steadyvoice.jobs.liveness import WorkerRegistry
 from steadyvoice.jobs.runner import run_claimed
+from steadyvoice.jobs.stall import Progress, ProgressWatch, idle_limit, step_limit
 from steadyvoice.jobs.store import Claim, JobStore
 from steadyvoice.jobs.watch import ClaimWatch
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import event
 from steadyvoice.settings import Settings
-from steadyvoice.storage.local import LocalStorage
+from steadyvoice.storage.backend import open_storage
+from steadyvoice.systemd import Notifier, Watchdog
 from steadyvoice.voices.profiles import VoiceService
 from steadyvoice.voices.store import VoiceStore
 
@@ -41,6 +46,7 @@ class _State:
     jobs_done: int = 0
     status: str = liveness.LOADING
     recycled: str | None = None  # why this worker stopped to be replaced, if it did
+    stalled: bool = False  # the main loop is past its step's limit (steadyvoice.jobs.stall)
 
 
 class Worker:
@@ -54,23 +60,39 @@ class Worker:
         worker_id: str,
         parent_pid: int | None = None,
         link: WorkerLink | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self._settings = settings
         self._store = store
         self._engine = engine
-        self._storage = LocalStorage(settings.outputs_dir)
+        self._storage = open_storage(settings, "outputs")
         self._profiles = VoiceService(settings, VoiceStore(store))
         self._news = ProgressBell(settings.run_dir)  # wakes API calls waiting on our jobs
         self._registry = WorkerRegistry(store)
+        # A standalone worker serves its own /metrics (cli); supervised ones are in serve's.
+        own_port = settings.worker.metrics_port if parent_pid is None and link is None else 0
+        self.card = liveness.Card(metrics_port=own_port or None)
         self._id = worker_id
         self._parent_pid = parent_pid
         self._link = link  # to the supervisor: ready and job reports, a spare's promotion
         self._state = _State()
+        # A standalone worker under systemd (steadyvoice.systemd); a supervised one has none.
+        self._notifier = notifier or Notifier(None)
+        # Pings and lease renewals only while the main loop moves on (standalone workers: a
+        # supervisor's own loop watches its children).
+        self._standalone = parent_pid is None and link is None
+        jobs = settings.jobs
+        self._progress = Progress(idle_limit(jobs.lease_seconds, jobs.poll_interval_seconds))
+        self._watchdog = Watchdog.of(self._notifier, self._progress.healthy)
+        # Supervised workers are recycled by age by their supervisor, one at a time.
+        max_age = settings.worker.max_age if link is None else 0.0
+        self._age = AgeLimit(max_age, self._registry, worker_id, settings.jobs.worker_ready_seconds)
         metrics.configure(settings.slo)
 
     @property
     def recycled(self) -> str | None:
-        """``max_jobs``, ``max_memory`` or ``max_device_memory`` once a limit retired it."""
+        """The limit that retired it (``max_jobs``, ``max_memory``, ``max_device_memory``,
+        ``max_age``), if one did."""
         return self._state.recycled
 
     def request_stop(self, *_: object) -> None:
@@ -81,6 +103,7 @@ class Worker:
     def install_signal_handlers(self) -> None:
         def handler(signum: int, _frame: FrameType | None) -> None:
             event(log, "worker.stopping", signal=signum)
+            self._notifier.stopping()
             self.request_stop()
 
         signal.signal(signal.SIGTERM, handler)
@@ -95,9 +118,15 @@ class Worker:
             return
         beat = threading.Thread(target=self._heartbeat_loop, name="heartbeat", daemon=True)
         beat.start()
-        doorbell = Doorbell(self._settings.run_dir)
+        doorbell = worker_bell(self._settings, self._state.stop)
         try:
+            self._notifier.status(f"loading the {self._engine.name} engine")
             self._engine.load()
+            # The engine, its text front end and every module are loaded for good: keep them out
+            # of the collector's sight. Each collection then walks only the objects of a job
+            # (steadier latency), and the interpreter's final collection at exit no longer
+            # walks millions of long-lived objects (seconds of a stop's grace period).
+            gc.freeze()
             self._stand_by()
             if not self._state.stop.is_set():
                 self._state.status = liveness.READY
@@ -106,6 +135,10 @@ class Worker:
                 self._link.send(READY)
             metrics.set_process_memory("worker")
             event(log, "worker.ready", worker_id=self._id, engine=self._engine.name)
+            if self._standalone:
+                self._progress.serving()
+            self._notifier.ready(f"serving: {self._engine.name} engine loaded ({self._id})")
+            self._age.serving()
             self._check_limits_fit()
             self._serve(doorbell)
         finally:
@@ -122,24 +155,34 @@ class Worker:
                 recycled=self._state.recycled,
             )
 
-    def _serve(self, doorbell: Doorbell) -> None:
+    def _serve(self, doorbell: Bell) -> None:
         poll = self._settings.jobs.poll_interval_seconds
         while not self._state.stop.is_set():
+            self._progress.mark()
             try:
-                claim = self._store.claim(self._id, self._settings.jobs.lease_seconds)
+                claim = self._store.claim(
+                    self._id,
+                    self._settings.jobs.lease_seconds,
+                    batch_max_running=self._settings.batch.max_running,
+                )
             except STORE_ERRORS as exc:
                 _store_unavailable("claim", exc)
                 self._state.stop.wait(poll)
                 continue
             if claim is None:
                 doorbell.wait(poll)
+                self._recycle_if_due(idle=True)
                 continue
             self._run(claim)
             self._recycle_if_due()
 
     def _run(self, claim: Claim) -> None:
         # The heartbeat thread publishes state; no extra write per job on the hot path.
-        watch = ClaimWatch(self._store, claim, lease_seconds=self._settings.jobs.lease_seconds)
+        jobs = self._settings.jobs
+        watch = ProgressWatch(self._store, claim, self._progress, jobs.lease_seconds)
+        if self._standalone:
+            limit = step_limit(claim, self._progress.idle_limit, jobs.max_audio_seconds)
+            self._progress.step(limit)
         self._state.watch = watch
         self._state.status = liveness.BUSY
         try:
@@ -163,6 +206,8 @@ class Worker:
             log.exception("job left to the reaper")
         finally:
             self._state.watch = None
+            if self._standalone:
+                self._progress.serving()
             self._state.jobs_done += 1
             if self._link is not None:
                 self._link.send(JOB)
@@ -178,16 +223,17 @@ class Worker:
         if not self._link.wait_promoted(self._state.stop):
             self.request_stop()
 
-    def _recycle_if_due(self) -> None:
+    def _recycle_if_due(self, *, idle: bool = False) -> None:
         """Past a limit, stop after this job: the supervisor (or systemd) starts a fresh process.
 
         A long-lived process that runs a GPU model tends to grow (allocator fragmentation, caches,
         leaks in native code); a fresh one starts from the baseline again.
         """
-        reason = self._limit_passed()
+        reason = self._age_passed() if idle else self._limit_passed()
         if reason is None or self._state.stop.is_set():
             return
         self._state.recycled = reason
+        metrics.count_worker_recycle(reason)
         event(
             log,
             "worker.recycling",
@@ -197,7 +243,9 @@ class Worker:
             memory_mb=metrics.resident_memory_bytes() // MB,
             device_memory_mb=self._device_memory() // MB,
         )
+        self._notifier.stopping(f"recycling ({reason}): a fresh process follows")
         self.request_stop()
+        _guarded("beat", self._beat)  # peers see it stopping now, not a heartbeat later
 
     def _limit_passed(self) -> str | None:
         limits = self._settings.worker
@@ -208,7 +256,14 @@ class Worker:
         device = limits.max_device_memory_mb
         if device and self._device_memory() > device * MB:
             return "max_device_memory"
-        return None
+        return self._age_passed()
+
+    def _age_passed(self) -> str | None:
+        try:
+            return "max_age" if self._age.due(self._engine.name) else None
+        except STORE_ERRORS as exc:  # the peers cannot be seen: ask again later
+            _store_unavailable("age", exc)
+            return None
 
     def _device_memory(self) -> int:
         if isinstance(self._engine, DeviceMemory):
@@ -250,12 +305,29 @@ class Worker:
         else:
             watch.lost()
 
+    def _stalled(self) -> bool:
+        stalled = self._progress.stalled()
+        if stalled and not self._state.stalled:
+            watch = self._state.watch
+            event(
+                log,
+                "worker.stalled",
+                level=logging.ERROR,
+                worker_id=self._id,
+                job_id=watch.claim.job.id if watch else None,
+                limit_seconds=self._progress.limit,
+            )
+        self._state.stalled = stalled
+        return stalled
+
     def _register(self) -> bool:
         """Add our liveness row, waiting for the database if need be (False: stopped first)."""
         delay = self._settings.jobs.poll_interval_seconds
         while not self._state.stop.is_set():
             try:
-                self._registry.register(self._id, self._engine.name)
+                self._registry.register(self._id, self._engine.name, self.card)
+                if self._standalone:  # a recycled predecessor's marker: we take its place
+                    self._registry.clear_retired(self._id, self._engine.name)
                 return True
             except STORE_ERRORS as exc:
                 _store_unavailable("register", exc)
@@ -265,19 +337,28 @@ class Worker:
 
     def _unregister(self) -> None:
         try:
-            self._registry.remove(self._id)
+            if self._state.recycled and self._standalone:
+                # Down until its replacement registers: peers must not recycle meanwhile.
+                self._registry.retire(self._id)
+            else:
+                self._registry.remove(self._id)
         except STORE_ERRORS as exc:  # the row ages out: readiness counts recent beats only
             _store_unavailable("remove", exc)
 
     def _heartbeat_loop(self) -> None:
         interval = self._settings.jobs.heartbeat_seconds
+        if self._watchdog is not None:  # systemd's watchdog wants a ping more often
+            interval = min(interval, self._watchdog.every)
         while not self._state.exited.wait(interval):
             if self._parent_pid is not None and os.getppid() != self._parent_pid:
                 event(log, "worker.orphaned", parent_pid=self._parent_pid)
                 self.request_stop()
-            _guarded("lease", self._renew)  # first: the lease matters more than the beat
+            if not self._stalled():  # a hung job's lease runs out: the reaper requeues it
+                _guarded("lease", self._renew)  # first: the lease matters more than the beat
             _guarded("beat", self._beat)
             metrics.set_process_memory("worker")  # never raises
+            if self._watchdog is not None:
+                self._watchdog.turn()
 
 
 def _store_unavailable(step: str, exc: Exception) -> None:

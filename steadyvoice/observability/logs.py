@@ -18,6 +18,9 @@ from steadyvoice.observability.log_text import TextFormatter
 
 LogFormat = Literal["json", "text"]
 
+# The AWS SDK and the HTTP client under it: never below WARNING (see configure_logging).
+SDK_LOGGERS = ("botocore", "boto3", "urllib3", "s3transfer")
+
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 job_id_var: ContextVar[str | None] = ContextVar("job_id", default=None)
 
@@ -71,6 +74,10 @@ def configure_logging(
     root.setLevel(level)
     for noisy in ("uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Pinned whatever the service's level: at DEBUG botocore logs every request's signed
+    # headers and its credentials (the access key id, AWS_SESSION_TOKEN), urllib3 the URLs.
+    for sdk in SDK_LOGGERS:
+        logging.getLogger(sdk).setLevel(logging.WARNING)
     return chosen
 
 

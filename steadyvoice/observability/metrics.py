@@ -119,6 +119,14 @@ WORKER_RESTARTS = Counter(
     "Worker processes restarted by the supervisor.",
     registry=REGISTRY,
 )
+# Why a worker was retired to be replaced by a fresh process (``worker.max_*``).
+RECYCLE_REASONS = ("max_jobs", "max_memory", "max_device_memory", "max_age")
+WORKER_RECYCLES = Counter(
+    "steadyvoice_worker_recycles",
+    "Worker processes retired by a limit (worker.max_*), to be replaced by a fresh one.",
+    ["reason"],
+    registry=REGISTRY,
+)
 RECOVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 RESTART_KINDS = ("immediate", "backoff")
 WORKER_RECOVERY = Histogram(
@@ -128,6 +136,19 @@ WORKER_RECOVERY = Histogram(
     buckets=RECOVERY_BUCKETS,
     registry=REGISTRY,
 )
+LANE_FINISHED = Counter(
+    "steadyvoice_lane_jobs_finished",
+    "Jobs that reached a final state, by scheduling lane (interactive, batch) and status.",
+    ["lane", "status"],
+    registry=REGISTRY,
+)
+WEBHOOK_OUTCOMES = ("delivered", "retry", "failed")
+WEBHOOK_ATTEMPTS = Counter(
+    "steadyvoice_webhook_attempts",
+    "Callback delivery attempts, by what followed: delivered, retry (will be), failed (gave up).",
+    ["outcome"],
+    registry=REGISTRY,
+)
 FIRST_AUDIO_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 120.0)
 SPEECH_FIRST_AUDIO = Histogram(
     "steadyvoice_speech_first_audio_seconds",
@@ -135,6 +156,22 @@ SPEECH_FIRST_AUDIO = Histogram(
     ["streamed"],
     buckets=FIRST_AUDIO_BUCKETS,
     registry=REGISTRY,
+)
+DISPATCH_PUBLISH_FAILURES = Counter(
+    "steadyvoice_dispatch_publish_failures",
+    "Celery dispatch: job messages the broker did not take (left to the reaper to send).",
+    registry=REGISTRY,
+)
+DISPATCH_REPUBLISHED = Counter(
+    "steadyvoice_dispatch_republished",
+    "Celery dispatch: job messages sent again because the broker had lost them.",
+    registry=REGISTRY,
+)
+DISPATCH_UNPUBLISHED = Gauge(
+    "steadyvoice_dispatch_unpublished",
+    "Celery dispatch: queued jobs whose message is not on the broker yet (reaper's last pass).",
+    registry=REGISTRY,
+    multiprocess_mode="livemax",
 )
 # Series are labelled ``component`` and ``pid`` either way: in multiprocess mode the collector
 # adds ``pid`` itself (``liveall``), and a dead worker's file is removed by the supervisor
@@ -159,6 +196,7 @@ class _Histograms:
     buckets: tuple[float, ...]
     http_duration: Histogram
     queue_wait: Histogram
+    lane_queue_wait: Histogram
     synthesis: Histogram
     end_to_end: Histogram
     real_time_factor: Histogram
@@ -167,6 +205,7 @@ class _Histograms:
         for h in (
             self.http_duration,
             self.queue_wait,
+            self.lane_queue_wait,
             self.synthesis,
             self.end_to_end,
             self.real_time_factor,
@@ -187,6 +226,13 @@ def _build_histograms(buckets: tuple[float, ...]) -> _Histograms:
         queue_wait=Histogram(
             "steadyvoice_job_queue_wait_seconds",
             "From accepted to first claimed.",
+            buckets=buckets,
+            registry=REGISTRY,
+        ),
+        lane_queue_wait=Histogram(
+            "steadyvoice_job_lane_queue_wait_seconds",
+            "From accepted to first claimed, by scheduling lane.",
+            ["lane"],
             buckets=buckets,
             registry=REGISTRY,
         ),
@@ -260,6 +306,13 @@ def precreate_series() -> None:
         JOBS_REFUSED.labels(reason=reason)
     for kind in RESTART_KINDS:
         WORKER_RECOVERY.labels(restart=kind)
+    for reason in RECYCLE_REASONS:
+        WORKER_RECYCLES.labels(reason=reason)
+    for lane in ("interactive", "batch"):
+        for status in ("succeeded", "failed", "canceled"):
+            LANE_FINISHED.labels(lane=lane, status=status)
+    for webhook in WEBHOOK_OUTCOMES:
+        WEBHOOK_ATTEMPTS.labels(outcome=webhook)
 
 
 @_safe
@@ -274,8 +327,9 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
 def observe_claimed(job: Job, attempt: int) -> None:
     """A job was claimed; its first claim ends its queue wait."""
     if attempt == 1 and job.started_at is not None:
-        wait = (job.started_at - job.created_at).total_seconds()
-        _histograms.queue_wait.observe(max(0.0, wait))
+        wait = max(0.0, (job.started_at - job.created_at).total_seconds())
+        _histograms.queue_wait.observe(wait)
+        _histograms.lane_queue_wait.labels(lane=job.lane or "interactive").observe(wait)
 
 
 @_safe
@@ -286,6 +340,7 @@ def observe_finished(
     slo = slo or _slo
     outcome = outcome_of(job.status, job.error_code, job.finished_at, job.deadline_at)
     JOBS_FINISHED.labels(status=job.status, error_code=job.error_code or "", outcome=outcome).inc()
+    LANE_FINISHED.labels(lane=job.lane or "interactive", status=job.status).inc()
     if job.status != "succeeded":
         return
     if job.finished_at is not None:
@@ -311,6 +366,12 @@ def observe_refused(reason: str) -> None:
 
 
 @_safe
+def observe_webhook(outcome: str) -> None:
+    """A callback attempt was made (``outcome``: delivered, retry or failed)."""
+    WEBHOOK_ATTEMPTS.labels(outcome=outcome).inc()
+
+
+@_safe
 def observe_audit_failure() -> None:
     """An audit row could not be written."""
     AUDIT_WRITE_FAILURES.inc()
@@ -326,6 +387,30 @@ def observe_auth_refusal(code: str) -> None:
 def count_worker_restart() -> None:
     """The supervisor started a worker again after one exited."""
     WORKER_RESTARTS.inc()
+
+
+@_safe
+def count_worker_recycle(reason: str) -> None:
+    """A worker is retiring past a limit (``RECYCLE_REASONS``); a fresh process replaces it."""
+    WORKER_RECYCLES.labels(reason=reason).inc()
+
+
+@_safe
+def count_dispatch_publish_failure() -> None:
+    """A job message could not be handed to the broker."""
+    DISPATCH_PUBLISH_FAILURES.inc()
+
+
+@_safe
+def count_dispatch_republished() -> None:
+    """A job message the broker lost was sent again."""
+    DISPATCH_REPUBLISHED.inc()
+
+
+@_safe
+def set_dispatch_unpublished(count: int) -> None:
+    """Queued jobs not on the broker after the reaper's pass (the broker is away if it grows)."""
+    DISPATCH_UNPUBLISHED.set(count)
 
 
 @_safe

@@ -77,15 +77,20 @@ class RateLimiter:
     """Counts a key's requests per clock minute in ``rate_windows``.
 
     The counts are shared state, not records: losing the last second of them to a power cut is
-    harmless, so their commits skip the disk flush (SQLite ``synchronous=OFF`` on the limiter's
-    own connections, PostgreSQL ``synchronous_commit = off``). That keeps the check to a
-    fraction of a millisecond instead of an fsync per request.
+    harmless, so their commits skip the per-commit disk flush: PostgreSQL
+    ``synchronous_commit = off``, and on SQLite the limiter's own connections run
+    ``synchronous=NORMAL`` (:func:`_limiter_engine`). Never ``OFF``: these connections write
+    to the job database, and in WAL mode the connection whose commit crosses the auto-checkpoint
+    threshold copies the WAL into the database. Under ``NORMAL`` that checkpoint still syncs the
+    WAL before copying and the database after, so a power cut can lose the last counts but
+    cannot corrupt jobs or the audit log; under ``OFF`` it could. The check stays a fraction
+    of a millisecond instead of an fsync per request (docs/benchmarks.md).
     """
 
     def __init__(self, store: JobStore, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._postgres = store.engine.dialect.name == "postgresql"
-        self._engine = store.engine if self._postgres else _unflushed(store.engine)
+        self._engine = store.engine if self._postgres else _limiter_engine(store.engine)
         self._own_engine = not self._postgres
         self._sessions = sessionmaker(self._engine)
         # Reads stay deferred on SQLite: a check before every key lookup takes no write lock.
@@ -209,16 +214,21 @@ def address_bucket(client: str) -> str:
     return "addr_" + hashlib.sha256(address_unit(client).encode()).hexdigest()[:24]
 
 
-def _unflushed(engine: Engine) -> Engine:
-    """Another engine on the same SQLite file whose commits are not flushed to disk."""
-    unflushed = make_engine(engine.url.render_as_string(hide_password=False))
-    event.listen(unflushed, "connect", _no_sync)
-    return unflushed
+def _limiter_engine(engine: Engine) -> Engine:
+    """Another engine on the same SQLite file whose commits skip the per-commit flush where
+    that is safe: ``synchronous=NORMAL`` in WAL mode. Outside WAL (a file system where WAL
+    cannot run) NORMAL could corrupt the database in a power cut, so the store's ``FULL``
+    stays."""
+    own = make_engine(engine.url.render_as_string(hide_password=False))
+    event.listen(own, "connect", _normal_sync_in_wal)  # after make_engine's pragmas
+    return own
 
 
-def _no_sync(dbapi_conn: Any, _record: Any) -> None:
+def _normal_sync_in_wal(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA synchronous=OFF")
+    (mode,) = cur.execute("PRAGMA journal_mode").fetchone()
+    if str(mode).lower() == "wal":
+        cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import ParamSpec, TypeVar
 
-from steadyvoice.errors import StorageFull
+from steadyvoice.errors import StorageError, StorageFull
+from steadyvoice.storage.backend import ObjectInfo
 
 CHUNK = 1024 * 1024
 # Names of files being written (or left by a write that was killed): never an output.
@@ -80,10 +81,50 @@ def sha256_file(path: Path) -> str:
 
 
 class LocalStorage:
-    """Files under one root directory, addressed only by names the service made."""
+    """Files under one root directory, addressed only by names the service made: the ``local``
+    backend (:class:`~steadyvoice.storage.backend.Storage`)."""
+
+    kind = "local"
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    def describe(self) -> str:
+        return str(self.root)
+
+    def put(self, name: str, data: bytes, sha256: str | None = None) -> tuple[str, int]:
+        """:meth:`write_atomic`, refusing ``data`` that does not hash to ``sha256``."""
+        if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+            raise StorageError(f"refused {name}: the data does not match its SHA-256")
+        return self.write_atomic(name, data)
+
+    def chunks(self, name: str, size: int = CHUNK) -> Iterator[bytes]:
+        with self.path(name).open("rb") as fh:
+            yield from iter(lambda: fh.read(size), b"")
+
+    def stat(self, name: str) -> ObjectInfo | None:
+        try:
+            st = self.path(name).stat()
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(name, st.st_size, None, st.st_mtime)
+
+    def objects(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        if not self.root.exists():
+            return
+        for path in sorted(self.root.rglob("*")):
+            name = path.relative_to(self.root).as_posix()
+            if not name.startswith(prefix) or not path.is_file():
+                continue
+            info = self.stat(name)
+            if info is not None:  # gone meanwhile otherwise
+                yield info
+
+    def ping(self) -> None:
+        """The disk is always reachable; a full one is readiness's ``low_disk``."""
+
+    def unreachable(self) -> str | None:
+        return None
 
     def path(self, name: str) -> Path:
         rel = PurePosixPath(name)
@@ -121,7 +162,7 @@ class LocalStorage:
     def exists(self, name: str) -> bool:
         return self.path(name).is_file()
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, *, retries: int | None = None) -> None:
         self.path(name).unlink(missing_ok=True)
 
     def names(self, pattern: str = "**/output_*") -> Iterator[str]:
@@ -131,6 +172,12 @@ class LocalStorage:
         for path in sorted(self.root.glob(pattern)):
             if path.is_file():
                 yield path.relative_to(self.root).as_posix()
+
+    def temporaries(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        for name in self.temporary():
+            info = self.stat(name) if name.startswith(prefix) else None
+            if info is not None:  # gone meanwhile otherwise
+                yield info
 
     def temporary(self) -> Iterator[str]:
         """Temp files (``.tmp-`` names): writes in progress, or left by writes that were killed."""

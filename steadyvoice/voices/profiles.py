@@ -29,6 +29,8 @@ from steadyvoice.languages.detect import detect
 from steadyvoice.observability.logs import event
 from steadyvoice.security.principal import DEFAULT_TENANT
 from steadyvoice.settings import Settings, VoiceSettings
+from steadyvoice.storage.backend import open_storage
+from steadyvoice.storage.copies import LocalCopies
 from steadyvoice.storage.local import LocalStorage
 from steadyvoice.textrules import refuse_control_characters
 from steadyvoice.voices.inspection import Inspection, inspect_isolated
@@ -91,7 +93,9 @@ class VoiceService:
         # CosyVoice clones from the reference recording and what is said in it.
         self._transcript_required = settings.engine == "cosyvoice"
         self._store = store
-        self._storage = LocalStorage(settings.voices_dir)
+        self._storage = open_storage(settings, "voices")
+        # Engines read a reference from a path: on S3, a copy cached by its SHA-256.
+        self._copies = LocalCopies(self._storage, settings.data_dir / "cache" / "references")
         self._inspect = inspector
         # Each check may use up to ``analysis_memory_mb``: bound how many run at once.
         self._checks = threading.BoundedSemaphore(settings.voices.max_concurrent_checks)
@@ -107,7 +111,7 @@ class VoiceService:
         found = self._checked(new.audio)
         voice_id = VOICE_ID_PREFIX + uuid.uuid4().hex
         ref_name = f"{voice_id}/reference.{EXTENSIONS.get(found.format, 'bin')}"
-        sha, size = self._storage.write_atomic(ref_name, new.audio)
+        sha, size = self._storage.put(ref_name, new.audio)
         voice = Voice(
             id=voice_id,
             name=name,
@@ -167,8 +171,9 @@ class VoiceService:
             self._store.get(voice_id)
         except VoiceNotFound:
             self._storage.delete(ref_name)
-            with contextlib.suppress(OSError):
-                self._storage.path(ref_name).parent.rmdir()
+            if isinstance(self._storage, LocalStorage):  # S3 has no folders to leave behind
+                with contextlib.suppress(OSError):
+                    self._storage.path(ref_name).parent.rmdir()
         except Exception:  # noqa: BLE001 - the original error is what the caller must see
             log.warning("store unreachable after a failed insert", extra={"voice_id": voice_id})
 
@@ -232,7 +237,7 @@ class VoiceService:
         return updated
 
     def reference_path(self, voice: Voice) -> Path:
-        return self._storage.path(voice.reference_name)
+        return self._copies.path(voice.reference_name, voice.reference_sha256)
 
     def target_for(self, voice_id: str, tenant: str | None = None) -> VoiceTarget:
         """The profile a new job may use: ``unknown_voice`` / ``voice_deleted`` otherwise.

@@ -40,13 +40,18 @@ PATH_VALUES: dict[str, Callable[[], str]] = {
     "job_id": lambda: uuid.uuid4().hex,
     "voice_id": lambda: f"vp_{uuid.uuid4().hex}",
     "key_id": lambda: f"key_{secrets.token_hex(6)}",
+    "tenant": lambda: "matrix",
+    "batch_id": lambda: uuid.uuid4().hex,
 }
 # Plausible bodies, by operation; a new operation with a body must add one here.
 JSON_BODIES: dict[str, dict[str, Any]] = {
     "POST /v1/jobs": {"text": "Hello there."},
+    "POST /v1/batches": {"items": [{"text": "Hello there."}]},
     "POST /v1/keys": {"role": "viewer", "tenant": "matrix", "name": "made by the matrix"},
     # A profile id that names nothing: answered at once (no worker runs here to wait for).
     "POST /v1/audio/speech": {"model": "tts-1", "input": "Hello there.", "voice": "vp_" + "0" * 32},
+    "POST /v1/jobs/{job_id}/hold": {"reason": "case 1"},
+    "POST /v1/tenants/{tenant}/hold": {"reason": "case 1"},
 }
 FORM_BODIES: dict[str, Callable[[], dict[str, Any]]] = {
     "POST /v1/voices": lambda: {
@@ -189,7 +194,7 @@ def ids(value: object) -> str:
 
 def test_the_schema_lists_the_routes_we_check() -> None:
     assert len(KEYED) >= 15  # the matrix below is not vacuous
-    assert {"POST /v1/jobs", "DELETE /v1/keys/{key_id}", "GET /v1/audit"} <= {
+    assert {"POST /v1/jobs", "DELETE /v1/keys/{key_id}", "GET /v1/audit", "GET /v1/workers"} <= {
         str(op) for op in KEYED
     }
 

@@ -35,7 +35,13 @@ from processes import (  # type: ignore[import-not-found]
 )
 
 from steadyvoice.api.app import MULTIPART_OVERHEAD
-from steadyvoice.settings import ApiSettings, JobSettings, SecuritySettings, VoiceSettings
+from steadyvoice.settings import (
+    ApiSettings,
+    BatchSettings,
+    JobSettings,
+    SecuritySettings,
+    VoiceSettings,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "deploy" / "nginx" / "steadyvoice.conf"
@@ -136,10 +142,18 @@ def test_body_limits_match_the_service_defaults() -> None:
     json_limit = ApiSettings().max_body_bytes
     upload_limit = VoiceSettings().max_upload_bytes + MULTIPART_OVERHEAD
     assert size(server.one("client_max_body_size")[0]) == json_limit
-    uploads = server.location("=", "/v1/voices")
-    assert size(uploads.one("client_max_body_size")[0]) == upload_limit
+    for path in ("/v1/voices", "/ui/voices"):  # the API's uploads and the console's form
+        uploads = server.location("=", path)
+        assert size(uploads.one("client_max_body_size")[0]) == upload_limit, path
+        assert ["413", "@reference_too_large"] in uploads.all("error_page"), path
+    batch_limit = BatchSettings().max_body_bytes
+    for path in ("/v1/batches", "/ui/batches"):
+        batches = server.location("=", path)
+        assert size(batches.one("client_max_body_size")[0]) == batch_limit, path
+        assert ["413", "@batch_too_large"] in batches.all("error_page"), path
     assert nginx_error(server, "@body_too_large")["limit"] == json_limit
     assert nginx_error(server, "@reference_too_large")["limit"] == upload_limit
+    assert nginx_error(server, "@batch_too_large")["limit"] == batch_limit
 
 
 def test_streaming_speech_is_unbuffered_and_waits_as_long_as_a_job() -> None:
@@ -196,6 +210,7 @@ def test_headers_are_set_once_per_server_never_per_location() -> None:
     headers = {args[0].lower(): args[1] for args in server.all("proxy_set_header")}
     assert headers["x-forwarded-for"] == "$remote_addr"  # overwritten, so never spoofed
     assert headers["x-forwarded-proto"] == "$scheme"
+    assert headers["host"] == "$http_host"  # with its port: the console's Origin check needs it
     assert headers["x-request-id"] == "$steadyvoice_request_id"
     assert "authorization" not in headers  # passed on as the client sent it
     server_pages = {code for args in server.all("error_page") for code in args[:-1]}

@@ -5,10 +5,13 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from steadyvoice.batches import models as _batch_models  # noqa: F401
+from steadyvoice.console import session_models as _console_models  # noqa: F401
 from steadyvoice.jobs.models import Base
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.observability import models as _slo_models  # noqa: F401
 from steadyvoice.voices import models as _voice_models  # noqa: F401
+from steadyvoice.webhooks import models as _webhook_models  # noqa: F401
 
 
 def test_migrated_schema_matches_the_models(store: JobStore) -> None:
@@ -22,4 +25,4 @@ def test_migrating_twice_is_a_no_op(store: JobStore) -> None:
     store.migrate()
     store.migrate()
     with store.engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0009"
+        assert MigrationContext.configure(conn).get_current_revision() == "0014"

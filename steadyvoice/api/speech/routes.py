@@ -17,7 +17,7 @@ import anyio
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from steadyvoice.api.deps import CallerDep, Services, ServicesDep, note_object
-from steadyvoice.api.jobs import stored_output
+from steadyvoice.api.downloads import output_response
 from steadyvoice.api.policy import allow
 from steadyvoice.api.schemas import AUDIO_CONTENT, error_responses
 from steadyvoice.api.shutdown import Shutdown, shutdown_of
@@ -39,7 +39,7 @@ from steadyvoice.api.speech.schemas import (
 from steadyvoice.api.speech.stream import ChunkFeed, Marks, SpeechStream, State, first_step
 from steadyvoice.api.speech.wait import (
     Poller,
-    audio_file,
+    audio_headers,
     ended_without_audio,
     gave_up,
     wait_finished,
@@ -123,13 +123,15 @@ async def _whole(services: Services, job: Job, started: float, shutdown: Shutdow
         services.progress,
         shutdown,
     )
-    return _file_of(services, done, started)
+    return await _file_of(services, done, started)
 
 
-def _file_of(services: Services, job: Job, started: float) -> Response:
+async def _file_of(services: Services, job: Job, started: float) -> Response:
     if job.status != JobStatus.SUCCEEDED.value:
         raise ended_without_audio(job)
-    response = audio_file(job, stored_output(services, job))
+    media_type = CONTENT_TYPES[str(job.params.get("format", "wav"))]
+    # Streamed through even with storage.presign: a POST cannot follow a redirect to a GET URL.
+    response = await output_response(services, job, media_type, audio_headers(job), presign=False)
     metrics.observe_first_audio(time.perf_counter() - started, streamed=False)
     return response
 
@@ -159,7 +161,7 @@ async def _streamed(services: Services, job: Job, marks: Marks, shutdown: Shutdo
         job = first.job
         if JobStatus(job.status) not in TERMINAL:
             return await _whole(services, job, marks.started, shutdown)
-        return _file_of(services, job, marks.started)
+        return await _file_of(services, job, marks.started)
     return SpeechStream(
         feed,
         first,

@@ -18,13 +18,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from pathlib import Path
 
 import anyio
-from fastapi.responses import FileResponse
 
 from steadyvoice.api.shutdown import Shutdown
-from steadyvoice.audio.formats import CONTENT_TYPES
 from steadyvoice.errors import (
     AudioNotReady,
     InvalidRequest,
@@ -178,16 +175,11 @@ def _client_error(code: str) -> type[InvalidRequest]:
     return InvalidRequest
 
 
-def audio_file(job: Job, path: Path) -> FileResponse:
-    """A succeeded job's stored file (``path``, known to exist), with its checksum, as the
-    speech call's answer (``X-Sample-Rate``: the file's, which is the job's output rate)."""
-    fmt = str(job.params.get("format", "wav"))
-    return FileResponse(
-        path,
-        media_type=CONTENT_TYPES[fmt],
-        headers={
-            "X-Job-ID": job.id,
-            "X-Content-SHA256": job.sha256 or "",
-            "X-Sample-Rate": str(job.sample_rate or ""),
-        },
-    )
+def audio_headers(job: Job) -> dict[str, str]:
+    """A succeeded job's stored file's headers as the speech call's answer: its checksum and
+    ``X-Sample-Rate`` (the file's, which is the job's output rate)."""
+    return {
+        "X-Job-ID": job.id,
+        "X-Content-SHA256": job.sha256 or "",
+        "X-Sample-Rate": str(job.sample_rate or ""),
+    }
