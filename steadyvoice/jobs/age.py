@@ -10,8 +10,8 @@ manager starts a fresh one), and keeps its peers from going together in two ways
   worker leaves its row behind, stopping, until its replacement registers (the service manager
   restarts it after ``RestartSec`` and an import: seconds in which no process of it runs), or
   for ``REPLACEMENT_SECONDS`` if none does (``WorkerRegistry.retire``/``clear_retired``);
-- it says it is stopping at once (not a heartbeat later), so a peer due a moment after it
-  sees it.
+- it looks at its peers and marks itself stopping in one transaction, serialized per engine,
+  so two workers due at the same moment never both go.
 """
 
 from __future__ import annotations
@@ -19,8 +19,7 @@ from __future__ import annotations
 import random
 import time
 
-from steadyvoice.jobs.liveness import LOADING, STOPPING, WorkerRegistry
-from steadyvoice.jobs.models import Worker
+from steadyvoice.jobs.liveness import WorkerRegistry
 
 SPREAD = 0.1  # of max_age, added at random to each worker's limit
 # How long a recycled worker's row keeps its peers waiting if no replacement registers (the
@@ -49,11 +48,8 @@ class AgeLimit:
             return False
         if time.monotonic() - self._since < self._limit:
             return False
-        if any(self._peer(w, engine, LOADING) for w in self._registry.live(self._window)):
-            return False
-        # Stopping: a live one, or a recycled one's row (no longer beating) not yet cleared.
-        rows = self._registry.live(max(self._window, REPLACEMENT_SECONDS))
-        return not any(self._peer(w, engine, STOPPING) for w in rows)
-
-    def _peer(self, worker: Worker, engine: str, state: str) -> bool:
-        return worker.id != self._id and worker.engine == engine and worker.state == state
+        # Loading: a live peer. Stopping: a live one, or a recycled one's row (no longer
+        # beating) not yet cleared. Checked and taken in one transaction: see take_recycle_turn.
+        return self._registry.take_recycle_turn(
+            self._id, engine, self._window, max(self._window, REPLACEMENT_SECONDS)
+        )

@@ -8,7 +8,7 @@ import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 
 from steadyvoice.jobs import identity
 from steadyvoice.jobs.dbclock import db_now
@@ -112,6 +112,39 @@ class WorkerRegistry:
                 .where(Worker.id == worker_id)
                 .values(state=STOPPING, current_job=None, heartbeat_at=db_now(s))
             )
+
+    def take_recycle_turn(
+        self, worker_id: str, engine: str, loading_window: float, stopping_window: float
+    ) -> bool:
+        """Mark ``worker_id`` stopping unless another worker of ``engine`` is loading (heartbeat
+        within ``loading_window``) or stopping (within ``stopping_window``): one transaction,
+        serialized per engine, so two peers due at the same moment never both get the turn
+        (SQLite's writers are serialized by ``BEGIN IMMEDIATE``; PostgreSQL takes a lock per
+        engine for the transaction). True: this worker is the one recycling now."""
+        with self._store.session() as s:
+            if s.get_bind().dialect.name == "postgresql":
+                s.execute(
+                    text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"recycle:{engine}"}
+                )
+            now = db_now(s)
+            peers = s.scalars(
+                select(Worker).where(
+                    Worker.id != worker_id,
+                    Worker.engine == engine,
+                    Worker.state.in_((LOADING, STOPPING)),
+                    Worker.heartbeat_at >= now - timedelta(seconds=stopping_window),
+                )
+            )
+            loading_since = now - timedelta(seconds=loading_window)
+            for peer in peers:
+                if peer.state == STOPPING or peer.heartbeat_at >= loading_since:
+                    return False
+            s.execute(
+                update(Worker)
+                .where(Worker.id == worker_id)
+                .values(state=STOPPING, heartbeat_at=now)
+            )
+            return True
 
     def clear_retired(self, worker_id: str, engine: str) -> int:
         """Remove the markers :meth:`retire` left on this host for ``engine`` whose process is

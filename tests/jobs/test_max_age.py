@@ -189,3 +189,30 @@ def _rows(database: Path) -> list[tuple[int, str]]:
 def _up(unit: _Unit, rows: list[tuple[int, str]]) -> bool:
     """Its process runs and its row says it serves."""
     return any(pid == unit.pid and state in ("ready", "busy") for pid, state in rows)
+
+
+def test_only_one_of_two_peers_due_together_takes_the_recycle_turn(store: JobStore) -> None:
+    """Peers due at the same moment, racing from threads: the check and the stopping mark are
+    one transaction (serialized per engine), so exactly one of them may go."""
+    registry = WorkerRegistry(store)
+    ids = [f"otherhost:{n}:peer" for n in (1, 2)]
+    for worker_id in ids:
+        registry.register(worker_id, "fake")
+        registry.beat(worker_id, "ready", None, 0)
+    start = threading.Barrier(len(ids))
+    turns: dict[str, bool] = {}
+
+    def take(worker_id: str) -> None:
+        start.wait()
+        turns[worker_id] = registry.take_recycle_turn(worker_id, "fake", 10, 120)
+
+    threads = [threading.Thread(target=take, args=(w,)) for w in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(turns.values()) == [False, True]
+    # Another engine's workers are not its peers: theirs is a turn of their own.
+    registry.register("otherhost:3:peer", "piper")
+    registry.beat("otherhost:3:peer", "ready", None, 0)
+    assert registry.take_recycle_turn("otherhost:3:peer", "piper", 10, 120)
