@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,9 @@ from typing import Any
 # must be gone before any test imports it, or in-process metrics would go to stray files.
 os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from pg_databases import PG_ADMIN_URL, fresh_pg_database  # type: ignore[import-not-found]
 from processes import (  # type: ignore[import-not-found]
     Process,
     Service,
@@ -28,10 +27,6 @@ from s3_server import aws_env, own_s3_server, s3_server  # type: ignore[import-n
 from steadyvoice.api.app import create_app
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.settings import Settings
-
-PG_ADMIN_URL = os.environ.get(
-    "STEADYVOICE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 
 
 @pytest.fixture(autouse=True)
@@ -51,15 +46,8 @@ def pg_admin_url() -> str:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database on the local server, dropped afterwards."""
-    name = f"sv_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    try:
-        yield f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

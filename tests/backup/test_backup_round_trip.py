@@ -12,14 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
+from pg_databases import fresh_pg_database  # type: ignore[import-not-found]
 from processes import ServiceFactory, admin_key, poll  # type: ignore[import-not-found]
 from s3_server import REGION, S3Server  # type: ignore[import-not-found]
 from speech import reference_wav  # type: ignore[import-not-found]
@@ -39,17 +38,10 @@ JOBS = 6
 
 
 @pytest.fixture
-def second_pg_url(pg_admin_url: str) -> Iterator[str]:
+def second_pg_url() -> Iterator[str]:
     """A second empty database on the test server: the restore target."""
-    name = f"sv_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base = pg_admin_url.rsplit("/", 1)[0]
-    try:
-        yield f"postgresql+psycopg://{base.split('://', 1)[1]}/{name}"
-    finally:
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_pg_database() as url:
+        yield url
 
 
 def _target(kind: str, data_dir: Path, s3_server: S3Server, pg: str) -> dict[str, str]:
