@@ -78,18 +78,21 @@ test-deploy: install-dev
 bench: install-dev
 	$(BIN)/python bench/engine_rtf.py
 	$(BIN)/python bench/service_overhead.py
+	$(BIN)/python bench/service_cpu.py
 	$(BIN)/python bench/formats.py
 	$(BIN)/python bench/streaming.py
 
-# Reliability figures (docs/reliability.md): recovery after kills and power cuts, chaos on SQLite
-# and PostgreSQL, open-loop load for fake and piper, the side-by-side with piper's own server.
-# About 45 minutes on 2 cores; each writes its JSON under $(BENCH_OUT).
+# Reliability figures (docs/reliability.md): recovery after kills and power cuts, chaos on SQLite,
+# PostgreSQL and the Celery topology, open-loop load for fake and piper, the side-by-side with
+# piper's own server.
+# About 60 minutes on 2 cores; each writes its JSON under $(BENCH_OUT).
 BENCH_OUT ?= data/bench
 bench-reliability: install-dev services
 	mkdir -p $(BENCH_OUT)
 	$(BIN)/python bench/recovery.py --kills 20 --interval 8 --cuts 3 --jobs 10 --json $(BENCH_OUT)/recovery.json
 	$(BIN)/python bench/chaos.py --jobs 1000 --clients 16 --kill-every 5 --json $(BENCH_OUT)/chaos-sqlite.json
 	$(BIN)/python bench/chaos.py --jobs 1000 --clients 16 --kill-every 5 --database postgresql --json $(BENCH_OUT)/chaos-pg.json
+	$(BIN)/python bench/chaos.py --topology celery --jobs 1000 --clients 16 --apis 2 --workers 3 --kill-every 5 --json $(BENCH_OUT)/chaos-celery.json
 	$(BIN)/python bench/load.py --engine fake --fake-seconds 0.15 --workers 2 --seconds 60 --json $(BENCH_OUT)/load-fake.json
 	$(BIN)/python bench/load.py --engine piper --seconds 60 --json $(BENCH_OUT)/load-piper.json
 	$(BIN)/python bench/peer.py --json $(BENCH_OUT)/peer.json

@@ -17,8 +17,13 @@ Then it waits for the queue to drain and audits: accepted, succeeded, failed (by
 unrecorded output files, ``steadyvoice verify``, and every 5xx answer the clients saw. With
 ``--baseline`` (default) it first runs the same jobs without faults and compares wall times.
 
+``--topology celery`` runs the same clients and audit on the Celery scale-out topology instead
+(PostgreSQL, Redis, S3, ``--apis`` API processes, ``--workers`` Celery workers), where the broker
+fails in place of the power cut: see bench/celery_chaos.py.
+
     python bench/chaos.py [--jobs 1000] [--clients 16] [--kill-every 5] [--database postgresql]
                           [--engine piper] [--json results.json]
+    python bench/chaos.py --topology celery [--apis 2] [--workers 3] [--jobs 1000] ...
 
 Exit status 1 when a correctness target fails (lost, duplicates, failed, 5xx, verify).
 """
@@ -36,11 +41,9 @@ from pathlib import Path
 from typing import Any
 
 from faults import Faults
-from harness import PostgresDatabase, Service, timestamp
+from harness import PostgresDatabase, Service
 from tcp_proxy import TcpProxy
 from workload import Tally, Workload, run_clients
-
-from steadyvoice.storage.local import LocalStorage
 
 PAD = 48  # every fake job's text has this many characters, so each takes the same time
 
@@ -54,6 +57,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="piper threads per worker")
     p.add_argument("--job-seconds", type=float, default=0.15, help="fake engine time per job")
     p.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    p.add_argument(
+        "--topology",
+        choices=("embedded", "celery"),
+        default="embedded",
+        help="embedded: one serve with its workers; celery: PostgreSQL, Redis, S3, API\n"
+        "processes and `steadyvoice worker --queues fake` processes, the fake engine\n"
+        "(bench/celery_chaos.py)",
+    )
+    p.add_argument("--apis", type=int, default=2, help="API processes (celery topology)")
     p.add_argument("--kill-every", type=float, default=5.0, help="seconds between worker kills")
     p.add_argument("--db-outage", type=float, default=3.0, help="seconds the database is cut")
     p.add_argument("--poll", type=float, default=0.2, help="seconds between a client's polls")
@@ -68,7 +80,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--keep", action="store_true", help="keep the data dir and serve.log")
     p.add_argument("--json", type=Path, help="write every figure here")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.topology == "celery" and (args.engine != "fake" or args.database != "sqlite"):
+        p.error("--topology celery runs the fake engine on PostgreSQL: no --engine, --database")
+    return args
 
 
 def service_env(args: argparse.Namespace) -> dict[str, str]:
@@ -83,18 +98,12 @@ def service_env(args: argparse.Namespace) -> dict[str, str]:
 
 def run_once(args: argparse.Namespace, with_faults: bool) -> dict[str, Any]:
     """One full run on a fresh service; returns its figures."""
-    database = PostgresDatabase() if args.database == "postgresql" else None
+    celery = args.topology == "celery"
+    database = PostgresDatabase() if celery or args.database == "postgresql" else None
     proxy = TcpProxy(database.host, database.port) if database else None
     try:
         url = database.url_via("127.0.0.1", proxy.port) if database and proxy else None
-        service = Service(
-            args.workers,
-            args.engine,
-            threads=args.threads,
-            database_url=url,
-            env=service_env(args),
-            keep=args.keep,
-        )
+        service = start_service(args, url, database)
         try:
             return drive(args, service, proxy if with_faults else None, with_faults, database)
         finally:
@@ -106,23 +115,52 @@ def run_once(args: argparse.Namespace, with_faults: bool) -> dict[str, Any]:
             database.close()
 
 
+def start_service(
+    args: argparse.Namespace, url: str | None, database: PostgresDatabase | None
+) -> Any:
+    """The system under test: one ``serve`` (embedded) or the Celery fleet (``celery_chaos``)."""
+    if args.topology == "celery":
+        from celery_chaos import Fleet
+
+        assert url is not None and database is not None
+        return Fleet(args.apis, args.workers, url, database.url, service_env(args), args.keep)
+    return Service(
+        args.workers,
+        args.engine,
+        threads=args.threads,
+        database_url=url,
+        env=service_env(args),
+        keep=args.keep,
+    )
+
+
+def faults_for(args: argparse.Namespace) -> type[Faults]:
+    """The faults of the topology: for Celery, broker ones instead of a power cut."""
+    if args.topology == "celery":
+        from celery_chaos import CeleryFaults
+
+        return CeleryFaults
+    return Faults
+
+
 def drive(
     args: argparse.Namespace,
-    service: Service,
+    service: Any,
     proxy: TcpProxy | None,
     with_faults: bool,
     database: PostgresDatabase | None,
 ) -> dict[str, Any]:
     workload = Workload(args.jobs, PAD, run_id=os.urandom(4).hex())
     tally = Tally()
-    faults = Faults(service, tally, args.jobs, args.kill_every, proxy, args.db_outage)
+    faults = faults_for(args)(service, tally, args.jobs, args.kill_every, proxy, args.db_outage)
     done = threading.Event()
     chaos = threading.Thread(target=faults.run, args=(done,), name="chaos")
     started = time.monotonic()
     if with_faults:
         chaos.start()
     try:
-        run_clients(service, workload, tally, args.clients, args.poll, args.job_timeout)
+        entries = service.entry_points()
+        run_clients(entries, workload, tally, args.clients, args.poll, args.job_timeout)
         wall = time.monotonic() - started
     finally:
         done.set()
@@ -133,30 +171,17 @@ def drive(
     result = audit(service, workload, tally, database)
     result["wall_seconds"] = round(wall, 2)
     result["log"] = str(service.log_path)
+    jobs = result.pop("_jobs")
     if with_faults:
+        faults.recovery(jobs)
         result["faults"] = faults.summary()
-        cut = faults.events.get("power_cut")
-        if cut:
-            after = first_finish_after(result.pop("_jobs"), cut["ready_at"])
-            cut["first_job_done_after_ready_s"] = after
-    result.pop("_jobs", None)
     return result
 
 
-def first_finish_after(jobs: dict[str, dict[str, Any]], at: float) -> float | None:
-    """Seconds from ``at`` (Unix time) to the first job that finished after it."""
-    later = [
-        timestamp(j["finished_at"]) - at
-        for j in jobs.values()
-        if j.get("finished_at") and timestamp(j["finished_at"]) >= at
-    ]
-    return round(min(later), 2) if later else None
-
-
 def audit(
-    service: Service, workload: Workload, tally: Tally, database: PostgresDatabase | None
+    service: Any, workload: Workload, tally: Tally, database: PostgresDatabase | None
 ) -> dict[str, Any]:
-    """What happened to every accepted job, on record and on disk, and what ``verify`` says."""
+    """What happened to every accepted job, on record and in storage, and what ``verify`` says."""
     service.wait_ready(timeout=120)
     jobs = {j["id"]: j for j in service.all_jobs()}
     service.stop()
@@ -168,7 +193,7 @@ def audit(
             code = (jobs[jid].get("error") or {}).get("code", "unknown")
             failed[code] = failed.get(code, 0) + 1
     lost = sorted(jid for jid, s in statuses.items() if s not in ("succeeded", "failed"))
-    files = output_files(service.outputs_dir, jobs)
+    files = output_files(*service.stored_outputs(), jobs)
     verify = service.cli("verify", "--json", database_url=database.url if database else None)
     report = json.loads(verify.stdout) if verify.stdout.strip().startswith("{") else {}
     return {
@@ -186,23 +211,22 @@ def audit(
     }
 
 
-def output_files(outputs: Path, jobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Output files per job on disk: more than one is a duplicate, none of a job's is unrecorded.
+def output_files(names: list[str], temp: int, jobs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Output files per job in storage: more than one is a duplicate, none of a job's is
+    unrecorded; ``temp``: the temp files partial writes left behind.
 
-    Names are ``output_<time>_<first 12 characters of the job id>.<format>``; the job record
-    holds the exact name.
+    Names are ``output_<time>_<first 12 characters of the job id>.<format>`` (under folders, or
+    an object key's prefix); the job record holds the exact name.
     """
-    names = list(LocalStorage(outputs).names())
     recorded = {j["output"]["name"] for j in jobs.values() if j.get("output")}
     per_job: dict[str, list[str]] = {}
     for name in names:
         per_job.setdefault(Path(name).stem.rsplit("_", 1)[-1], []).append(name)
-    temp = [p.name for p in outputs.rglob(".tmp-*")] if outputs.exists() else []
     return {
         "output_files": len(names),
         "duplicate_files": {k: v for k, v in per_job.items() if len(v) > 1},
         "unrecorded_files": [n for n in names if Path(n).name not in recorded],
-        "temp_files": len(temp),
+        "temp_files": temp,
     }
 
 
@@ -225,18 +249,10 @@ def print_summary(result: dict[str, Any]) -> None:
     c, b = result["chaos"], result.get("baseline")
     s = result["settings"]
     print(f"machine: {result['machine']}")
-    print(
-        f"{s['jobs']} jobs, {s['clients']} clients, {s['engine']} engine, {s['workers']} workers, "
-        f"{s['database']}; worker SIGKILL every {s['kill_every']} s, one power cut, "
-        "one graceful restart" + (", one database outage" if s["database"] != "sqlite" else "")
-    )
-    f = c["faults"]
-    cut, restart = f.get("power_cut", {}), f.get("graceful_restart", {})
-    print(
-        f"faults: {f['worker_kills']} worker kills; power cut: down {cut.get('down_s')} s, "
-        f"first job done {cut.get('first_job_done_after_ready_s')} s after ready; "
-        f"graceful restart: {restart.get('down_s')} s; database cut: {f.get('db_outage', '-')}"
-    )
+    if s["topology"] == "celery":
+        print_celery_faults(s, c["faults"])
+    else:
+        print_embedded_faults(s, c["faults"])
     print(
         f"accepted {c['accepted']}, succeeded {c['succeeded']}, failed {c['failed'] or 0}, "
         f"lost {c['lost']}"
@@ -265,6 +281,42 @@ def print_summary(result: dict[str, Any]) -> None:
         print(f"wall time: {c['wall_seconds']} s with faults (no baseline run)")
     for name, met in result["targets"].items():
         print(f"target {name}: {'-' if met is None else 'met' if met else 'MISSED'}")
+
+
+def print_embedded_faults(s: dict[str, Any], f: dict[str, Any]) -> None:
+    print(
+        f"{s['jobs']} jobs, {s['clients']} clients, {s['engine']} engine, {s['workers']} workers, "
+        f"{s['database']}; worker SIGKILL every {s['kill_every']} s, one power cut, "
+        "one graceful restart" + (", one database outage" if s["database"] != "sqlite" else "")
+    )
+    cut, restart = f.get("power_cut", {}), f.get("graceful_restart", {})
+    print(
+        f"faults: {f['worker_kills']} worker kills; power cut: down {cut.get('down_s')} s, "
+        f"first job done {cut.get('first_job_done_after_ready_s')} s after ready; "
+        f"graceful restart: {restart.get('down_s')} s; database cut: {f.get('db_outage', '-')}"
+    )
+
+
+def print_celery_faults(s: dict[str, Any], f: dict[str, Any]) -> None:
+    print(
+        f"{s['jobs']} jobs, {s['clients']} clients, Celery topology: {s['apis']} APIs, "
+        f"{s['workers']} workers (`worker --queues fake`), PostgreSQL, Redis, S3; SIGKILL every "
+        f"{s['kill_every']} s (pool child, then whole worker, in turn), one Redis restart, one "
+        "database outage, one graceful API restart, one Redis FLUSHALL"
+    )
+    print(
+        f"faults: {f['worker_kills']} kills, replacement ready {f.get('replacement_ready_s')} s, "
+        f"killed job done after {f.get('job_done_after_kill_s')} s; "
+        f"API graceful restart {f.get('graceful_restart', {}).get('down_s')} s; "
+        f"database cut: {f.get('db_outage', '-')}"
+    )
+    for name in ("redis_restart", "redis_flush"):
+        e = f.get(name, {})
+        print(
+            f"{name}: {e.get('messages_lost')} messages lost, {e.get('jobs_held_up')} jobs held "
+            f"up, started {e.get('held_up_start_after_s')} s after; first job done "
+            f"{e.get('first_job_done_after_ready_s')} s after"
+        )
 
 
 def machine() -> str:

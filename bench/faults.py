@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from harness import Service
+from harness import Service, timestamp
 from tcp_proxy import TcpProxy
 from workload import Tally
 
@@ -38,10 +38,10 @@ class Faults:
         self.first_kill_at = max(1, jobs // 6)
         self.proxy = proxy
         self.outage_seconds = outage_seconds
-        self.plan: list[tuple[int, Callable[[], None]]] = [(_share(jobs, 1 / 3), self.power_cut)]
+        self.plan: list[tuple[int, Callable[[], None]]] = [(share(jobs, 1 / 3), self.power_cut)]
         if proxy is not None:
-            self.plan.append((_share(jobs, 1 / 2), self.database_outage))
-        self.plan.append((_share(jobs, 2 / 3), self.graceful_restart))
+            self.plan.append((share(jobs, 1 / 2), self.database_outage))
+        self.plan.append((share(jobs, 2 / 3), self.graceful_restart))
         self.kills: list[tuple[float, int]] = []
         self.events: dict[str, Any] = {}
         self.error: str | None = None
@@ -109,6 +109,12 @@ class Faults:
             "down_s": round(seconds, 2),
         }
 
+    def recovery(self, jobs: dict[str, dict[str, Any]]) -> None:
+        """Add what the job records say of the recovery after each fault to its figures."""
+        cut = self.events.get("power_cut")
+        if cut:
+            cut["first_job_done_after_ready_s"] = first_finish_after(jobs, cut["ready_at"])
+
     def summary(self) -> dict[str, Any]:
         return {
             "worker_kills": len(self.kills),
@@ -118,5 +124,16 @@ class Faults:
         }
 
 
-def _share(jobs: int, fraction: float) -> int:
+def share(jobs: int, fraction: float) -> int:
+    """The progress (jobs seen terminal) at which a fault planned at ``fraction`` is due."""
     return max(1, math.ceil(jobs * fraction))
+
+
+def first_finish_after(jobs: dict[str, dict[str, Any]], at: float) -> float | None:
+    """Seconds from ``at`` (Unix time) to the first job that finished after it."""
+    later = [
+        timestamp(j["finished_at"]) - at
+        for j in jobs.values()
+        if j.get("finished_at") and timestamp(j["finished_at"]) >= at
+    ]
+    return round(min(later), 2) if later else None

@@ -38,6 +38,8 @@ from typing import Any
 
 import httpx
 
+from steadyvoice.storage.local import LocalStorage
+
 PG_ADMIN_URL = os.environ.get(
     "STEADYVOICE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -101,6 +103,23 @@ def command_line(pid: int) -> list[str]:
     except OSError:
         return []
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+
+
+def list_jobs(http: httpx.Client, status: str | None = None) -> list[dict[str, Any]]:
+    """Every job an API lists (following ``next_cursor``), newest first; optionally of one
+    status."""
+    items: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"limit": 500}
+    if status is not None:
+        params["status"] = status
+    while True:
+        r = http.get("/v1/jobs", params=params)
+        r.raise_for_status()
+        page = r.json()
+        items += page["items"]
+        if not page.get("next_cursor"):
+            return items
+        params["cursor"] = page["next_cursor"]
 
 
 class PostgresDatabase:
@@ -362,18 +381,17 @@ class Service:
 
     def all_jobs(self, status: str | None = None) -> list[dict[str, Any]]:
         """Every job (following ``next_cursor``), newest first; optionally of one status."""
-        items: list[dict[str, Any]] = []
-        params: dict[str, Any] = {"limit": 500}
-        if status is not None:
-            params["status"] = status
-        while True:
-            r = self.http.get("/v1/jobs", params=params)
-            r.raise_for_status()
-            page = r.json()
-            items += page["items"]
-            if not page.get("next_cursor"):
-                return items
-            params["cursor"] = page["next_cursor"]
+        return list_jobs(self.http, status)
+
+    def entry_points(self) -> list[Service]:
+        """What clients send their requests to (``workload.run_clients``): this one API."""
+        return [self]
+
+    def stored_outputs(self) -> tuple[list[str], int]:
+        """Output file names in the data dir, and how many temp files writes left there."""
+        outputs = self.outputs_dir
+        temp = len(list(outputs.rglob(".tmp-*"))) if outputs.exists() else 0
+        return list(LocalStorage(outputs).names()), temp
 
     # --- files and the CLI ---------------------------------------------------------------
 

@@ -12,14 +12,19 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 import httpx
-from harness import Service
 
 TERMINAL = {"succeeded", "failed", "canceled"}
 OUTAGE_GRACE = 5.0  # seconds after a database outage during which 5xx still count against it
+
+
+class Entry(Protocol):
+    """An API process clients talk to: its client's base URL and (admin key) headers."""
+
+    http: httpx.Client
 
 
 class Workload:
@@ -124,7 +129,7 @@ def _error_code(response: httpx.Response) -> str:
 class Client:
     """One insisting client with its own connection pool."""
 
-    def __init__(self, service: Service, tally: Tally, poll: float, job_timeout: float) -> None:
+    def __init__(self, service: Entry, tally: Tally, poll: float, job_timeout: float) -> None:
         self.http = httpx.Client(
             base_url=str(service.http.base_url), headers=dict(service.http.headers), timeout=30
         )
@@ -193,17 +198,18 @@ class Client:
 
 
 def run_clients(
-    service: Service,
+    services: Sequence[Entry],
     workload: Workload,
     tally: Tally,
     clients: int,
     poll: float,
     job_timeout: float,
 ) -> None:
-    """Run ``clients`` insisting clients over ``workload`` until each has finished its share."""
+    """Run ``clients`` insisting clients over ``workload`` until each has finished its share;
+    client ``c`` talks to ``services[c % len(services)]`` (several API processes share them)."""
     threads = []
     for c in range(clients):
-        client = Client(service, tally, poll, job_timeout)
+        client = Client(services[c % len(services)], tally, poll, job_timeout)
         share = range(c, len(workload), clients)
         threads.append(
             threading.Thread(target=client.run, args=(workload, share), name=f"client-{c}")

@@ -57,9 +57,13 @@ _PATH_ERRORS = {
 def _worker(args: argparse.Namespace) -> int:
     from steadyvoice.observability import worker_metrics
 
-    own_dir = None  # first: prometheus_client picks its storage when imported
+    own_dir = slot = None  # first: prometheus_client picks its storage when imported
     if not args.supervised:
         own_dir = worker_metrics.use_own_dir(load_settings())
+    elif args.metrics_port:  # serve's worker.metrics_port: this process's port of its range
+        from steadyvoice.observability import slot_metrics
+
+        slot = slot_metrics.take(load_settings().worker.metrics_host, args.metrics_port)
     from steadyvoice.engines.registry import build_engine
     from steadyvoice.jobs.database import shown_url
     from steadyvoice.jobs.link import WorkerLink
@@ -99,8 +103,13 @@ def _worker(args: argparse.Namespace) -> int:
     recycles = args.recycles if own_dir is None else worker_metrics.recycles_in(own_dir)
     worker.card = replace(worker.card, recycles=recycles)
     worker.install_signal_handlers()
-    if not args.supervised:  # serve's workers are in the API's /metrics
+    if not args.supervised:
         worker_metrics.serve_worker_metrics(settings)
+    elif slot is not None:  # else in the API's /metrics
+        slot.report(logging.getLogger("steadyvoice.worker"), settings.worker.metrics_host)
+        if slot.server is not None:
+            worker.card = replace(worker.card, metrics_port=slot.held)
+            worker_metrics.serve_worker_metrics(settings, slot.server)
     try:
         worker.run()
     except SteadyVoiceError as exc:
@@ -170,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     # The random part of the worker id, chosen by the supervisor so it knows the child's id.
     worker.add_argument("--instance", help=argparse.SUPPRESS)
     worker.add_argument("--recycles", type=int, default=0, help=argparse.SUPPRESS)  # its slot's
+    # serve's worker.metrics_port: the port of its range this process serves on (slot_metrics).
+    worker.add_argument("--metrics-port", type=int, default=0, help=argparse.SUPPRESS)
     worker.add_argument(
         "--queues",
         action="append",

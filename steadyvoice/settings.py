@@ -399,8 +399,9 @@ class BatchSettings(_Group):
     # A batch item's deadline (the batch lane waits behind interactive work: hours, not the
     # single job's minutes). steadyvoice.jobs.claims.deadline_seconds.
     deadline_seconds: float = Field(6 * 3600.0, gt=0, le=30 * 86_400)
-    # Most batch items running at once, service-wide (0: no cap). Below the worker count, the
-    # rest stay free for interactive jobs: they never wait for a batch item to finish.
+    # Most batch items running at once, service-wide (0: no cap; with dispatch.backend=celery,
+    # per engine, fleet-wide). Below the worker count, the rest stay free for interactive
+    # jobs: they never wait for a batch item to finish.
     max_running: int = Field(0, ge=0, le=10_000)
 
 
@@ -432,8 +433,9 @@ class WorkerSettings(_Group):
     # Loaded standby workers a ``serve`` keeps, promoted when a worker dies (no cold start).
     # None: 1 for piper, 0 for fake and cosyvoice (a spare holds a second copy of the model).
     spares: int | None = Field(None, ge=0, le=8)
-    # A standalone ``steadyvoice worker`` serves its own /metrics here (0: none), for Prometheus
-    # to scrape each remote worker; ``serve``'s local workers are in the API's /metrics instead.
+    # A worker serves its own /metrics here (0: none), for Prometheus to scrape each worker.
+    # ``serve``'s workers take this port and the next ones, one per worker process (spares
+    # included; steadyvoice.observability.slot_metrics); with 0 they are in the API's /metrics.
     metrics_port: int = Field(0, ge=0, le=65_535)
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 (or the host's address) for a remote Prometheus
 
@@ -475,6 +477,12 @@ class DispatchSettings(_Group):
     republish_seconds: PositiveSeconds = 60.0
     # How long sending one message may take before the job is left to the reaper to send.
     publish_timeout_seconds: PositiveSeconds = 2.0
+    # How often (at most) the API pings the broker for /readyz's ``broker_unreachable``.
+    broker_check_seconds: PositiveSeconds = 5.0
+    # A batch message that finds batch.max_running reached is held this long (its worker runs
+    # interactive jobs meanwhile), then put back in its queue; also a warm shutdown's longest
+    # wait for such a worker. steadyvoice.dispatch.consumer.
+    batch_hold_seconds: float = Field(10.0, gt=0, le=600)  # under Redis's visibility timeout
 
     @model_validator(mode="after")
     def _broker_named(self) -> DispatchSettings:

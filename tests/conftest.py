@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +53,50 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+# The ``store`` fixture starts from copies of a database migrated once per run instead of
+# migrating each one again: the same schema (the copies are byte for byte), and ``migrate`` still
+# runs on them, a no-op.
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the newest revision, all in the file (none in its WAL)."""
+    root = tmp_path_factory.mktemp("migrated")
+    path = root / "jobs.db"
+    made = JobStore.from_url(f"sqlite:///{path}", root)
+    made.migrate()
+    made.engine.dispose()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def migrated_pg_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The name of a PostgreSQL database migrated to the newest revision, dropped at the end."""
+    with fresh_pg_database() as url:
+        made = JobStore.from_url(url, tmp_path_factory.mktemp("migrated-pg"))
+        made.migrate()
+        made.engine.dispose()  # nobody may be connected to a template while it is copied
+        yield url.rsplit("/", 1)[1]
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Run the test once on SQLite and once on PostgreSQL."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Run the test once on SQLite and once on PostgreSQL. Where the test takes ``store``, the
+    database is a copy of one migrated once per run (``migrated_*_template``)."""
+    migrated = "store" in request.fixturenames
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'jobs.db'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
+        path = tmp_path / "jobs.db"
+        if migrated:
+            shutil.copyfile(request.getfixturevalue("migrated_sqlite_template"), path)
+            path.chmod(0o600)
+        yield f"sqlite:///{path}"
+    elif migrated:
+        with fresh_pg_database(template=request.getfixturevalue("migrated_pg_template")) as url:
+            yield url
+    else:
+        yield request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

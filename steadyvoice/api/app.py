@@ -32,6 +32,7 @@ from steadyvoice.api.policy import check_routes
 from steadyvoice.console import ConsoleAccessMiddleware
 from steadyvoice.console import install as install_console
 from steadyvoice.dispatch import make_dispatcher
+from steadyvoice.dispatch.broker_check import broker_check
 from steadyvoice.engines.registry import build_engine
 from steadyvoice.errors import BatchTooLarge, ReferenceTooLarge
 from steadyvoice.jobs.chunks import ChunkStore
@@ -81,6 +82,7 @@ def build_services(settings: Settings) -> Services:
         limiter=RateLimiter(store),
         progress=ProgressWatch(settings.run_dir),
         conversions=Conversions(settings.conversion, settings.data_dir / "conversions"),
+        broker=broker_check(settings),
     )
 
 

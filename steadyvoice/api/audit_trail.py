@@ -1,8 +1,9 @@
 """Writes the audit log: every state-changing call and every download, whatever its outcome.
 
 Outermost of the security middleware, so refusals (401, 403, 429, 413) are recorded too. The
-row is written after the response, off the event loop; a failed write is logged and counted,
-never turned into a failed call. Refusals of callers without a valid key go through the
+row is written after the response, off the event loop, in one transaction with the rows of the
+calls that end with it (steadyvoice.security.audit_writer); a failed write is logged and
+counted, never turned into a failed call. Refusals of callers without a valid key go through the
 :class:`RefusalFolder`, which writes the first of each address, reason and minute at once and
 folds the repeats into one row with a count.
 """
@@ -20,6 +21,7 @@ from steadyvoice.api.policy import SAFE_METHODS, UNMATCHED, CallState, call_stat
 from steadyvoice.observability import metrics
 from steadyvoice.observability.logs import request_id_var
 from steadyvoice.security.audit import OK, AuditEntry, AuditLog
+from steadyvoice.security.audit_writer import GroupCommit
 from steadyvoice.security.refusals import RefusalFolder
 
 log = logging.getLogger("steadyvoice.audit")
@@ -33,7 +35,7 @@ class AuditMiddleware:
 
     def __init__(self, app: ASGIApp, audit: AuditLog, refusals: RefusalFolder) -> None:
         self.app = app
-        self._audit = audit
+        self._audit = GroupCommit(audit)  # the rows of calls ending together: one commit
         self._refusals = refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

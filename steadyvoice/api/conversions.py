@@ -257,7 +257,7 @@ def open_unlinked(path: Path) -> BinaryIO:
     return fh
 
 
-async def read_then_close(fh: BinaryIO, block: int = 64 * 1024) -> AsyncIterator[bytes]:
+async def read_then_close(fh: BinaryIO, block: int = 256 * 1024) -> AsyncIterator[bytes]:
     """The file's bytes in blocks, read off the event loop; closed however the send ends."""
     try:
         while data := await anyio.to_thread.run_sync(fh.read, block):

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from steadyvoice.api.conversions import Conversions
 from steadyvoice.api.policy import call_state
+from steadyvoice.dispatch.broker_check import BrokerCheck
 from steadyvoice.engines.base import Engine
 from steadyvoice.errors import Unauthenticated
 from steadyvoice.jobs.dispatch import ProgressWatch
@@ -40,6 +41,7 @@ class Services:
     limiter: RateLimiter
     progress: ProgressWatch  # workers' rings for jobs that speech calls wait on
     conversions: Conversions  # downloads in another format: pool and cache
+    broker: BrokerCheck | None = None  # dispatch.backend=celery: readiness's broker ping
 
 
 def get_services(request: Request) -> Services:
@@ -47,10 +49,17 @@ def get_services(request: Request) -> Services:
     return services
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+async def services_of(request: Request) -> Services:
+    """:func:`get_services` as a dependency. Dependencies that do no I/O are ``async``: FastAPI
+    runs a plain ``def`` one in a thread of the default pool, a hop through a busy pool (and
+    the GIL) on every request, for nothing."""
+    return get_services(request)
 
 
-def caller_of(request: Request) -> Principal:
+ServicesDep = Annotated[Services, Depends(services_of)]
+
+
+async def caller_of(request: Request) -> Principal:
     """The authenticated caller (the access middleware checked the key and the role)."""
     principal = call_state(request.scope).principal
     if principal is None:  # only reachable if a route escaped the policy: refuse, never open

@@ -1,6 +1,6 @@
 """Answering with a stored output, whatever the backend (:mod:`steadyvoice.storage.backend`).
 
-On disk: the file itself (``FileResponse``). On S3: the object streamed through, a megabyte at
+On disk: the file itself (:class:`DownloadFile`). On S3: the object streamed through, a megabyte at
 a time, never held whole; or, with ``storage.presign=true``, a 307 to a presigned URL valid
 ``storage.presign_seconds`` (the route's audit row is written either way: it is the route's,
 not the body's). A conversion needs a file: the object is downloaded into a temporary file
@@ -27,6 +27,16 @@ from steadyvoice.storage.local import TEMP_PREFIX, LocalStorage
 from steadyvoice.storage.retention import not_purged
 
 MISSING = "the output file is missing; run `steadyvoice verify`"
+
+
+class DownloadFile(FileResponse):
+    """A stored or converted audio file, read in blocks of 256 KiB instead of Starlette's 64:
+    each block is a hop to a worker thread and back, and a burst of downloads of megabytes
+    would otherwise make thousands of them, crowding the event loop that answers every other
+    call (docs/benchmarks.md, the conversion storm). Ranges are served as ``FileResponse``
+    serves them."""
+
+    chunk_size = 256 * 1024
 
 
 def output_filename(job: Job) -> str:
@@ -59,7 +69,7 @@ async def output_response(
     storage = services.storage
     if isinstance(storage, LocalStorage):
         path = stored_output(services, job)
-        return FileResponse(path, media_type=media_type, filename=filename, headers=headers)
+        return DownloadFile(path, media_type=media_type, filename=filename, headers=headers)
     not_purged(job)
     settings = services.settings.storage
     if presign and settings.presign:

@@ -19,7 +19,8 @@ def healthz() -> Health:
 
 def readiness(services: Services) -> Readiness:
     """Ready to take work: database reachable, an engine loaded in a live worker, the object
-    store reachable (``storage.backend=s3``), disk free."""
+    store reachable (``storage.backend=s3``), disk free. Degraded, yet taking work: the Celery
+    broker unreachable (jobs wait in the outbox; steadyvoice.dispatch.broker_check)."""
     reasons: list[str] = []
     workers = 0
     try:
@@ -36,9 +37,14 @@ def readiness(services: Services) -> Readiness:
     need = services.settings.storage.min_free_disk_mb
     if free_mb < need:
         reasons.append(f"low_disk: {free_mb} MB free, {need} MB required")
+    degraded = []
+    broker = services.broker.unreachable() if services.broker is not None else None  # cached
+    if broker is not None:
+        degraded.append(f"broker_unreachable: {broker}")
     return Readiness(
-        status="not_ready" if reasons else "ready",
+        status="not_ready" if reasons else "degraded" if degraded else "ready",
         reasons=reasons,
+        degraded=degraded,
         workers=workers,
         free_disk_mb=free_mb,
     )
@@ -46,6 +52,7 @@ def readiness(services: Services) -> Readiness:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 def readyz(services: ServicesDep) -> JSONResponse:
-    """Ready to take work: database reachable, an engine loaded in a live worker, disk free."""
+    """Ready to take work: database reachable, an engine loaded in a live worker, disk free.
+    200 also while ``degraded`` (the Celery broker is away: jobs are kept and sent later)."""
     body = readiness(services)
     return JSONResponse(body.model_dump(), status_code=503 if body.reasons else 200)

@@ -13,7 +13,12 @@ from fastapi.responses import FileResponse, StreamingResponse
 from steadyvoice.api.conversions import Source, attachment, open_unlinked, read_then_close
 from steadyvoice.api.cursor import decode_cursor, encode_cursor
 from steadyvoice.api.deps import CallerDep, ServicesDep, note_object
-from steadyvoice.api.downloads import local_output, output_filename, output_response
+from steadyvoice.api.downloads import (
+    DownloadFile,
+    local_output,
+    output_filename,
+    output_response,
+)
 from steadyvoice.api.policy import allow
 from steadyvoice.api.schemas import (
     AUDIO_CONTENT,
@@ -165,7 +170,7 @@ async def get_audio(
             media_type=CONTENT_TYPES[fmt],
             headers={**headers, **attachment(name, fh)},
         )
-    return FileResponse(
+    return DownloadFile(
         converted.path, media_type=CONTENT_TYPES[fmt], filename=name, headers=headers
     )
 

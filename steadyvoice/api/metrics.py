@@ -37,7 +37,8 @@ OUTPUTS_FIRST_WAIT_SECONDS = 5.0
 
 @router.get("/metrics", include_in_schema=False)
 def metrics_endpoint(request: Request) -> Response:
-    """Every metric in docs/metrics.md, from this process and (under ``serve``) its workers."""
+    """Every metric in docs/metrics.md, from this process and (under ``serve``) its workers,
+    but those that serve their own port (``worker.metrics_port``; observability.slot_metrics)."""
     services = get_services(request)
     state = request.app.state
     collector: StoreCollector | None = getattr(state, "metrics_collector", None)

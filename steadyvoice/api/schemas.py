@@ -191,8 +191,12 @@ class Health(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "not_ready"]
+    """``/readyz``: ``reasons`` make it ``not_ready`` (503); ``degraded`` names what is away
+    while it still takes work (200, ``status`` ``degraded``), such as ``broker_unreachable``."""
+
+    status: Literal["ready", "degraded", "not_ready"]
     reasons: list[str]
+    degraded: list[str] = []
     workers: int
     free_disk_mb: int | None
 

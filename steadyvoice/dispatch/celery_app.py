@@ -13,6 +13,8 @@
   lane and ``<engine>.batch`` for batch items; a host consumes the engines it runs, both lanes,
   the interactive queue first (``queue_order_strategy: priority``: Redis's BRPOP takes from the
   first non-empty queue in that order), so a request never waits behind a batch backlog.
+  Within the batch lane, a message claims the item next in turn under ``batch.max_running``
+  (:mod:`.consumer`).
 """
 
 from __future__ import annotations

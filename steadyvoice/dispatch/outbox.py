@@ -11,8 +11,12 @@ slow or unreachable), and a send that fails clears the stamp again, so the reape
   those jobs stay unsent and the reaper sends them, so no request waits on a dead broker.
 - The reaper (every ``jobs.reaper_interval_seconds``) sends the jobs never sent, oldest first,
   and re-sends only what the broker has actually lost: per queue, the jobs sent and still
-  queued, minus the messages the broker holds for that queue (the list's length plus its
-  delivered-unacknowledged messages), is the shortfall. The oldest jobs sent more than
+  queued, minus the messages the broker holds for that queue, is the shortfall. Held means
+  waiting in the queue's list, or delivered and not yet acknowledged for a job that is still
+  queued, delivered less than ``republish_seconds`` ago. A delivered message whose job runs or
+  ended holds no queued job; one whose job is still unclaimed long after its delivery was taken
+  by a worker that died (the OOM killer, a lost host: Redis gives such a message back only
+  after its visibility timeout, an hour), so its job counts as lost. The oldest jobs sent more than
   ``republish_seconds`` ago are sent again, at most the shortfall, and only a shortfall seen on
   two passes in a row counts (one pass can catch a submit between its commit and its send).
   A job merely waiting its turn in a long queue is never sent twice.
@@ -23,6 +27,7 @@ finds the job taken and is dropped (:mod:`steadyvoice.dispatch.consumer`).
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -51,6 +56,16 @@ BREAKER_SECONDS = 15.0
 # One reaper at a time re-sends (several API processes): a PostgreSQL advisory lock.
 _REPUBLISH_LOCK = 0x5E4D_0B0C
 _UNACKED_KEY = "unacked"  # kombu's Redis transport: delivered, not yet acknowledged
+_UNACKED_INDEX_KEY = "unacked_index"  # ... and when each was delivered
+
+
+@dataclass(frozen=True)
+class _Delivered:
+    """A message the broker delivered to a worker and has not seen acknowledged."""
+
+    queue: str
+    job_id: str
+    since: float  # when it was delivered (the consuming host's clock, Unix seconds)
 
 
 @dataclass(frozen=True)
@@ -190,9 +205,12 @@ class Outbox:
                     .group_by(Job.engine, Job.lane)
                 ).all()
             }
-            held = self._held({queue_for(engine, lane) for engine, lane in sent})
-            if held is None:
+            counted = self._held({queue_for(engine, lane) for engine, lane in sent})
+            if counted is None:
                 return None
+            held, delivered = counted
+            for queue in self._delivered_for_queued(s, delivered):
+                held[queue] = held.get(queue, 0) + 1
             now = db_now(s)
             lost: list[_Stamped] = []
             for (engine, lane), count in sorted(sent.items()):
@@ -221,20 +239,34 @@ class Outbox:
         )
         return self._stamp_rows(s, due, republished=True)
 
-    def _held(self, queues: set[str]) -> dict[str, int] | None:
-        """Messages the broker holds per queue: waiting in the queue, or delivered to a worker
-        and not yet acknowledged (``acks_late``: until its job ended)."""
+    def _held(self, queues: set[str]) -> tuple[dict[str, int], list[_Delivered]] | None:
+        """Messages waiting per queue, and those delivered to a worker and not yet
+        acknowledged (``acks_late``: until its job ended) on these queues."""
         try:
             with self._app.pool.acquire(block=True, timeout=30) as conn:  # reused per pass
                 channel = conn.default_channel
-                held = {queue: int(channel._size(queue)) for queue in queues}
-                for queue in _unacked_queues(channel):
-                    if queue in held:
-                        held[queue] += 1
-                return held
+                waiting = {queue: int(channel._size(queue)) for queue in queues}
+                delivered = [d for d in _delivered(channel) if d.queue in queues]
+                return waiting, delivered
         except Exception as exc:  # noqa: BLE001 - any broker error: count again next pass
             event(log, "dispatch.broker_uncounted", level=logging.WARNING, error=type(exc).__name__)
             return None
+
+    def _delivered_for_queued(self, s: Session, delivered: list[_Delivered]) -> list[str]:
+        """The queue of each delivered message that still holds a queued job: delivered less
+        than ``republish_seconds`` ago (by the broker's record), its job not yet claimed."""
+        recent = self._republish.total_seconds()
+        fresh = [d for d in delivered if time.time() - d.since < recent]
+        if not fresh:
+            return []
+        queued = set(
+            s.scalars(
+                select(Job.id).where(
+                    Job.id.in_([d.job_id for d in fresh]), Job.status == JobStatus.QUEUED.value
+                )
+            )
+        )
+        return [d.queue for d in fresh if d.job_id in queued]
 
     def _unpublished(self) -> int:
         try:
@@ -247,21 +279,39 @@ class Outbox:
             return 0
 
 
-def _unacked_queues(channel: Any) -> list[str]:
-    """The queue of every delivered-unacknowledged message (kombu's Redis transport keeps
-    them in a hash until the ack; other transports: none)."""
+def _delivered(channel: Any) -> list[_Delivered]:
+    """Every delivered-unacknowledged message (kombu's Redis transport keeps them in a hash,
+    with when each was delivered in a sorted set, until the ack; other transports: none)."""
     client = getattr(channel, "client", None)
-    if client is None or not hasattr(client, "hvals"):
+    if client is None or not hasattr(client, "hgetall"):
         return []
     key = getattr(channel, "unacked_key", _UNACKED_KEY)
-    queues = []
-    for raw in client.hvals(key):
+    index = getattr(channel, "unacked_index_key", _UNACKED_INDEX_KEY)
+    since = {_text(tag): float(at) for tag, at in client.zrange(index, 0, -1, withscores=True)}
+    found = []
+    for tag, raw in client.hgetall(key).items():
         try:
-            _payload, _exchange, routing_key = json.loads(raw)
-        except ValueError:
-            continue
-        queues.append(str(routing_key))
-    return queues
+            payload, _exchange, routing_key = json.loads(raw)
+            job_id = _job_of(payload)
+        except (ValueError, TypeError, KeyError, IndexError):
+            continue  # not one of ours
+        # No delivery time recorded (a half-written pair): as if just delivered.
+        found.append(_Delivered(str(routing_key), job_id, since.get(_text(tag), time.time())))
+    return found
+
+
+def _job_of(payload: dict[str, Any]) -> str:
+    """The job id a task message carries: its one argument (Celery's message protocol 2,
+    the body a JSON ``[args, kwargs, embed]``, base64-encoded by kombu's Redis transport)."""
+    body: Any = payload["body"]
+    if payload.get("properties", {}).get("body_encoding") == "base64":
+        body = base64.b64decode(body)
+    args = json.loads(body)[0]
+    return str(args[0])
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _republish_lock(s: Session) -> bool:

@@ -13,10 +13,11 @@ import signal
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import Reject
 from celery.signals import worker_process_init, worker_process_shutdown
 
 from steadyvoice.dispatch.celery_app import TASK
-from steadyvoice.dispatch.consumer import CeleryWorker, MemoryLimitBelowEngine
+from steadyvoice.dispatch.consumer import BatchLaneFull, CeleryWorker, MemoryLimitBelowEngine
 from steadyvoice.engines.registry import build_engine
 from steadyvoice.jobs.liveness import local_worker_id
 from steadyvoice.jobs.store import JobStore
@@ -40,6 +41,17 @@ class Refusal:
     @property
     def message(self) -> str:
         return bytes(self._message.value).decode(errors="replace")  # type: ignore[attr-defined]
+
+
+def send_back(app: Celery, full: BatchLaneFull) -> str:
+    """Put a held batch message back at the end of its queue: a fresh copy is sent before this
+    one is acknowledged (for a moment there is one more, never one less). A broker that cannot
+    take the copy gets the message back instead (``Reject``: Celery logs it as a warning)."""
+    try:
+        app.send_task(TASK, args=[full.job_id], queue=full.queue)
+    except Exception as exc:  # kombu/redis raise many kinds; all mean "not sent"
+        raise Reject(str(full), requeue=True) from exc
+    return "requeued"
 
 
 def install(app: Celery, settings: Settings, queues: list[str]) -> Refusal:
@@ -76,8 +88,13 @@ def install(app: Celery, settings: Settings, queues: list[str]) -> Refusal:
             worker.close()
 
     def run_job(job_id: str) -> str:
-        """Run the job ``job_id`` names, unless it is no longer queued (then drop it)."""
-        return "ran" if held["worker"].take(job_id) else "dropped"
+        """Run the job ``job_id`` names, unless it is no longer queued (then drop it); a
+        batch message runs the batch item next in turn, or goes back to its queue while
+        ``batch.max_running`` items run."""
+        try:
+            return "ran" if held["worker"].take(job_id) else "dropped"
+        except BatchLaneFull as full:
+            return send_back(app, full)
 
     worker_process_init.connect(start, weak=False)
     worker_process_shutdown.connect(stop, weak=False)

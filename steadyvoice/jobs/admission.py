@@ -39,7 +39,8 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import NoReturn
 
 from sqlalchemy import func, select
 
@@ -102,16 +103,26 @@ class Admission:
         cfg = self._settings.admission
         if not cfg.enabled:
             return
-        est = self.estimate()
-        completion = est.completion_seconds
-        if est.queued >= cfg.max_queue:
-            self._refuse(QUEUE_FULL, chars, completion, cfg.retry_after_seconds)
-        if completion is None or est.worker_free:
-            return
+        # More workers only shorten the estimate, so the live-worker count (a read of the
+        # workers table) is taken only when this process's own workers would not do.
+        est = self.estimate(count_live=False)
         reason, limit = self.limit(chars)
-        if completion > limit:
-            retry = max(cfg.retry_after_seconds, math.ceil(completion - limit))
-            self._refuse(reason, chars, completion, retry)
+        if est.queued < cfg.max_queue and self._fits(est, limit):
+            return
+        est = replace(est, workers=max(est.workers, self._serving()))
+        if est.queued >= cfg.max_queue:
+            self._refuse(QUEUE_FULL, chars, est.completion_seconds, cfg.retry_after_seconds)
+        if self._fits(est, limit):
+            return
+        completion = est.completion_seconds
+        assert completion is not None  # _fits is true without history
+        retry = max(cfg.retry_after_seconds, math.ceil(completion - limit))
+        self._refuse(reason, chars, completion, retry)
+
+    @staticmethod
+    def _fits(est: Estimate, limit: float) -> bool:
+        completion = est.completion_seconds
+        return completion is None or est.worker_free or completion <= limit
 
     def limit(self, chars: int) -> tuple[str, float]:
         """(reason, seconds): the time a job of ``chars`` characters must finish within."""
@@ -121,16 +132,16 @@ class Admission:
             return LATENCY, slo.latency_target_seconds
         return DEADLINE, deadline
 
-    def estimate(self) -> Estimate:
-        """The current queue, mean synthesis time and worker count (a few indexed queries)."""
+    def estimate(self, count_live: bool = True) -> Estimate:
+        """The current queue, mean synthesis time and worker count (a few indexed queries);
+        without ``count_live``, this process's own workers only (one query fewer)."""
         counts = lane_counts(self._store)
         running = sum(n for (status, _), n in counts.items() if status == JobStatus.RUNNING.value)
         queued = JobStatus.QUEUED.value
-        serving = self._workers.serving(self._settings.jobs.worker_ready_seconds)
         # This process's own supervisor replaces a dead worker at once (from a loaded spare, or
         # a cold start of a few seconds): a kill is a dip of seconds, not lost capacity, and
         # refusing through it would turn every worker crash into refusals.
-        workers = max(serving, self._settings.workers)
+        workers = max(self._serving() if count_live else 0, self._settings.workers)
         return Estimate(
             queued=counts.get((queued, INTERACTIVE), 0),
             running=running,
@@ -140,6 +151,9 @@ class Admission:
                 n for (st, lane), n in counts.items() if st == queued and lane != INTERACTIVE
             ),
         )
+
+    def _serving(self) -> int:
+        return self._workers.serving(self._settings.jobs.worker_ready_seconds)
 
     def _mean_synthesis(self) -> float | None:
         """Mean synthesis seconds of the recent succeeded jobs, cached briefly."""
@@ -161,7 +175,7 @@ class Admission:
             self._mean = (now, mean)
         return mean
 
-    def _refuse(self, reason: str, chars: int, estimated: float | None, retry: int) -> None:
+    def _refuse(self, reason: str, chars: int, estimated: float | None, retry: int) -> NoReturn:
         deadline = self._settings.jobs.deadline_seconds
         objective = self._settings.slo.latency_target_seconds
         est = None if estimated is None else round(estimated, 3)
@@ -185,16 +199,18 @@ class Admission:
         )
 
 
+# Built once: admission reads it on every new job.
+_LANE_COUNTS = (
+    select(Job.status, Job.lane, func.count())
+    .where(Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))
+    .group_by(Job.status, Job.lane)
+)
+
+
 def lane_counts(store: JobStore) -> dict[tuple[str, str], int]:
     """Jobs queued and running, by (status, lane), from ``ix_jobs_status_lane_created_at``."""
-    wanted = [JobStatus.QUEUED.value, JobStatus.RUNNING.value]
-    q = (
-        select(Job.status, Job.lane, func.count())
-        .where(Job.status.in_(wanted))
-        .group_by(Job.status, Job.lane)
-    )
     with store.reading() as s:
-        rows = s.execute(q).all()
+        rows = s.execute(_LANE_COUNTS).all()
     return {(str(status), str(lane)): int(n) for status, lane, n in rows}
 
 

@@ -10,13 +10,51 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from steadyvoice.jobs.models import Job, JobChunk, utcnow
-from steadyvoice.jobs.states import TERMINAL
+from steadyvoice.jobs.states import TERMINAL, JobStatus
 from steadyvoice.jobs.store import Claim, JobStore
+
+# Built once: the API reads here several times a streamed call, and building the statement
+# (and loading ORM objects) would cost more than running it.
+_AFTER = (
+    select(JobChunk.seq, JobChunk.attempt, JobChunk.sample_rate, JobChunk.pcm)
+    .where(JobChunk.job_id == bindparam("job_id"), JobChunk.seq > bindparam("seq"))
+    .order_by(JobChunk.seq)
+    .limit(bindparam("limit"))
+)
+
+# The claim still held: the same test as JobStore.held, with the claim's values bound.
+_HELD = select(
+    exists().where(
+        Job.id == bindparam("job_id"),
+        Job.worker_id == bindparam("worker_id"),
+        Job.attempts == bindparam("attempt"),
+        Job.status == JobStatus.RUNNING.value,
+    )
+)
+
+
+def _add(dialect: Any) -> Any:
+    return (
+        dialect.insert(JobChunk)
+        .values(
+            job_id=bindparam("job_id"),
+            seq=bindparam("seq"),
+            attempt=bindparam("attempt"),
+            sample_rate=bindparam("sample_rate"),
+            pcm=bindparam("pcm"),
+            created_at=bindparam("created_at"),
+        )
+        .on_conflict_do_nothing(index_elements=[JobChunk.job_id, JobChunk.seq])
+    )
+
+
+_ADD = {"postgresql": _add(postgresql), "sqlite": _add(sqlite)}
 
 
 @dataclass(frozen=True)
@@ -40,37 +78,21 @@ class ChunkStore:
 
         A retried attempt publishes the same sequence again: chunks already there are kept.
         """
+        held = {"job_id": claim.job.id, "worker_id": claim.worker_id, "attempt": claim.attempt}
         with self._store.session() as s:
-            held = s.scalar(select(exists().where(*JobStore.held(claim))))
-            if not held:
+            if not s.scalar(_HELD, held):
                 return False
-            insert = (
-                postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-            )
-            s.execute(
-                insert(JobChunk)
-                .values(
-                    job_id=claim.job.id,
-                    seq=seq,
-                    attempt=claim.attempt,
-                    sample_rate=sample_rate,
-                    pcm=pcm,
-                    created_at=utcnow(),
-                )
-                .on_conflict_do_nothing(index_elements=[JobChunk.job_id, JobChunk.seq])
-            )
+            dialect = "postgresql" if s.get_bind().dialect.name == "postgresql" else "sqlite"
+            row = {"seq": seq, "sample_rate": sample_rate, "pcm": pcm, "created_at": utcnow()}
+            s.execute(_ADD[dialect], {**held, **row})
         return True
 
     def after(self, job_id: str, seq: int, limit: int = 64) -> list[Chunk]:
         """Chunks numbered above ``seq``, in order (at most ``limit``)."""
-        q = (
-            select(JobChunk)
-            .where(JobChunk.job_id == job_id, JobChunk.seq > seq)
-            .order_by(JobChunk.seq)
-            .limit(limit)
-        )
+        params = {"job_id": job_id, "seq": seq, "limit": limit}
         with self._store.reading() as s:
-            return [Chunk(c.seq, c.attempt, c.sample_rate, c.pcm) for c in s.scalars(q)]
+            rows = s.connection().execute(_AFTER, params).all()
+        return [Chunk(int(r.seq), int(r.attempt), int(r.sample_rate), bytes(r.pcm)) for r in rows]
 
     def delete(self, job_id: str) -> None:
         with self._store.session() as s:

@@ -19,6 +19,9 @@ is no turn table to keep in step. Every step is a few index seeks however long t
 The same SQL runs on SQLite and PostgreSQL. On PostgreSQL the row is taken ``FOR UPDATE SKIP
 LOCKED``: two workers that pick the same batch at once take its next two items. The store
 fences the move itself (``JobStore.claim``), so a lost race is only a retry.
+
+``engine`` narrows every step to one engine's jobs: a Celery worker claims for the queue a
+message came from (steadyvoice.dispatch.consumer), so the cap and the turns are that engine's.
 """
 
 from __future__ import annotations
@@ -67,46 +70,73 @@ LIMIT 1
 
 TENANT_TURN: Final = text(_turn_sql("tenant", "1 = 1"))
 BATCH_TURN: Final = text(_turn_sql("batch_id", "tenant = :tenant"))
+# The same, among one engine's jobs.
+ENGINE_TENANT_TURN: Final = text(_turn_sql("tenant", "engine = :engine"))
+ENGINE_BATCH_TURN: Final = text(_turn_sql("batch_id", "tenant = :tenant AND engine = :engine"))
+# Batch claims under a cap take turns (PostgreSQL), per engine: see ``next_job_id``.
+_CAP_LOCK: Final = text("SELECT pg_advisory_xact_lock(CAST(:key AS INTEGER), hashtext(:engine))")
+_CAP_LOCK_KEY: Final = 0x5E4D_0B0D
 
 
-def next_job_id(s: Session, now: datetime, batch_max_running: int = 0) -> str | None:
+def next_job_id(
+    s: Session, now: datetime, batch_max_running: int = 0, engine: str | None = None
+) -> str | None:
     """The id of the job to claim next (locked on PostgreSQL), or None when nothing waits.
 
     With ``batch_max_running`` (``batch.max_running``; 0: no cap), no batch item is taken
-    while that many run. The count is read, not locked: two claims at the same instant may
-    go one over, briefly (a soft cap, as a worker count is).
+    while that many run (of ``engine``'s jobs; None: of all). On PostgreSQL the batch claims
+    under a cap take turns on a transaction-scoped advisory lock, so each one counts what
+    the one before it committed: the cap holds exactly, even across hosts. (SQLite has one
+    writer at a time.)
     """
     locking = s.get_bind().dialect.name == "postgresql"
-    job_id = _first(s, _queued(INTERACTIVE, now).order_by(Job.created_at, Job.id), locking)
+    interactive = _queued(INTERACTIVE, now, engine).order_by(Job.created_at, Job.id)
+    job_id = _first(s, interactive, locking)
     if job_id is not None:
         return job_id
-    if batch_max_running and _batch_running(s) >= batch_max_running:
-        return None
-    return _fair_batch_item(s, now, locking)
+    if batch_max_running:
+        if locking:
+            s.execute(_CAP_LOCK, {"key": _CAP_LOCK_KEY, "engine": engine or ""})
+        if _batch_running(s, engine) >= batch_max_running:
+            return None
+    return _fair_batch_item(s, now, locking, engine)
 
 
-def _batch_running(s: Session) -> int:
+def batch_waiting(s: Session, now: datetime, engine: str | None = None) -> bool:
+    """Whether a batch item (of ``engine``) is queued and inside its deadline."""
+    return s.scalar(_queued(BATCH, now, engine).limit(1)) is not None
+
+
+def _batch_running(s: Session, engine: str | None) -> int:
     q = select(func.count()).where(Job.status == JobStatus.RUNNING.value, Job.lane == BATCH)
+    if engine is not None:
+        q = q.where(Job.engine == engine)
     return int(s.scalar(q) or 0)
 
 
-def _fair_batch_item(s: Session, now: datetime, locking: bool) -> str | None:
+def _fair_batch_item(s: Session, now: datetime, locking: bool, engine: str | None) -> str | None:
     params = {"queued": QUEUED, "batch": BATCH}
-    tenant = s.scalar(TENANT_TURN, params)
+    tenant_turn, batch_turn = TENANT_TURN, BATCH_TURN
+    if engine is not None:
+        params["engine"] = engine
+        tenant_turn, batch_turn = ENGINE_TENANT_TURN, ENGINE_BATCH_TURN
+    tenant = s.scalar(tenant_turn, params)
     if tenant is not None:
-        batch = s.scalar(BATCH_TURN, {**params, "tenant": tenant})
+        batch = s.scalar(batch_turn, {**params, "tenant": tenant})
         if batch is not None:
-            q = _queued(BATCH, now).where(Job.tenant == tenant, Job.batch_id == batch)
+            q = _queued(BATCH, now, engine).where(Job.tenant == tenant, Job.batch_id == batch)
             job_id = _first(s, q.order_by(Job.batch_row, Job.id), locking)
             if job_id is not None:
                 return job_id
     # That batch's items are all past their deadline (the reaper fails them) or held by
     # other claims, or items without a batch: the oldest batch item that can be taken.
-    return _first(s, _queued(BATCH, now).order_by(Job.created_at, Job.id), locking)
+    oldest = _queued(BATCH, now, engine).order_by(Job.created_at, Job.id)
+    return _first(s, oldest, locking)
 
 
-def _queued(lane: str, now: datetime) -> Select[str]:
-    return select(Job.id).where(Job.status == QUEUED, Job.lane == lane, Job.deadline_at > now)
+def _queued(lane: str, now: datetime, engine: str | None) -> Select[str]:
+    q = select(Job.id).where(Job.status == QUEUED, Job.lane == lane, Job.deadline_at > now)
+    return q if engine is None else q.where(Job.engine == engine)
 
 
 def _first(s: Session, q: Select[str], locking: bool) -> str | None:

@@ -7,21 +7,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy import Engine, Select, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import InstrumentedAttribute
 
 from steadyvoice.jobs import pgguards
+from steadyvoice.jobs.sqlite_writers import WriterConnection
 from steadyvoice.settings import DatabaseSettings
 from steadyvoice.storage.modes import create_private_file, make_private_dir
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Alembic is imported where it is used: a supervised worker, and every CLI command that does
+# not migrate, would otherwise load it (a few hundred milliseconds) at each start.
 
 _MIGRATION_LOCK_ID = 0x5736_0001
 
@@ -49,7 +51,11 @@ def make_engine(url: str, guards: DatabaseSettings | None = None) -> Engine:
         if path and path != ":memory:":
             make_private_dir(Path(path).parent)
         engine = create_engine(
-            url, connect_args={"timeout": 30}, pool_pre_ping=True, hide_parameters=True
+            url,
+            # A process's writers to the file queue on a lock, not in the busy handler's sleeps.
+            connect_args={"timeout": 30, "factory": WriterConnection},
+            pool_pre_ping=True,
+            hide_parameters=True,
         )
         event.listen(engine, "do_connect", _sqlite_private_file)
         event.listen(engine, "connect", _sqlite_pragmas)
@@ -94,14 +100,26 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
     # A transaction that may write takes the write lock up front (BEGIN IMMEDIATE) and so waits
     # for it, instead of failing later when a read snapshot cannot be upgraded. Read-only
     # transactions (engine.execution_options(steadyvoice_read_only=True)) stay deferred, so
-    # readers never queue behind writers under WAL.
+    # readers never queue behind writers under WAL. A writer first waits for the process's
+    # other writers to the file on a lock (steadyvoice.jobs.sqlite_writers).
     if conn.get_execution_options().get(READ_ONLY):
         conn.exec_driver_sql("BEGIN")
-    else:
+        return
+    dbapi = conn.connection.dbapi_connection
+    writer = dbapi if isinstance(dbapi, WriterConnection) else None
+    if writer is not None:
+        writer.take_writer_lock()
+    try:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if writer is not None:
+            writer.release_writer_lock()
+        raise
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", "steadyvoice:migrations")
     cfg.attributes["connection"] = connection
@@ -115,6 +133,10 @@ def schema_status(engine: Engine) -> SchemaStatus:
     """Where the database's schema stands against this version's migrations, read-only:
     ``missing`` (no steadyvoice schema), ``current``, ``older`` (``migrate`` upgrades it) or
     ``newer`` (a revision this version does not know: made by a later steadyvoice)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
+
     with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return "missing"
@@ -173,6 +195,8 @@ def _migration_lock(engine: Engine, lock_dir: Path | None) -> Iterator[Connectio
 
 def migrate(engine: Engine, lock_dir: Path | None = None) -> None:
     """Bring the schema to the newest revision; concurrent callers wait for each other."""
+    from alembic import command
+
     with _migration_lock(engine, lock_dir) as conn:
         command.upgrade(alembic_config(conn), "head")
         conn.commit()

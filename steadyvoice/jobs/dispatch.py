@@ -20,6 +20,7 @@ import contextlib
 import os
 import secrets
 import socket
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -28,6 +29,9 @@ import anyio
 
 _MAX_SOCKET_PATH = 100
 _PROGRESS_GLOB = "progress-*.sock"
+# Job ids rung while nobody watched them, kept so that a watch taken just after the ring
+# (a call that recorded its job, then subscribes) starts rung instead of missing it.
+UNHEARD_RINGS = 4096
 
 
 class Dispatcher(Protocol):
@@ -129,8 +133,11 @@ class ProgressWatch:
     """The API process's end of the reverse doorbell (see the module docstring).
 
     Subscribe with ``watch(job_id)`` *before* reading the job, then wait on the ``Watch``
-    between reads: a ring that lands while the caller reads is kept for its next wait. Until
-    ``open`` (and after ``close``) nothing rings, and waits last their whole timeout.
+    between reads: a ring that lands while the caller reads is kept for its next wait. A ring
+    for a job nobody watched yet is remembered (the last ``UNHEARD_RINGS`` of them) and rings
+    the next watch taken on that job at once, so a caller that has just recorded its job may
+    wait before its first read without missing a worker that was quicker than its subscribe.
+    Until ``open`` (and after ``close``) nothing rings, and waits last their whole timeout.
     """
 
     def __init__(self, run_dir: Path) -> None:
@@ -139,6 +146,7 @@ class ProgressWatch:
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watches: dict[str, set[Watch]] = {}
+        self._unheard: OrderedDict[str, None] = OrderedDict()
 
     def open(self) -> None:
         """Bind this process's socket (the app's lifespan does, once)."""
@@ -152,6 +160,9 @@ class ProgressWatch:
         """Rings for ``job_id`` wake the yielded ``Watch`` until the block ends."""
         self._listen()
         watch = Watch()
+        if job_id in self._unheard:
+            del self._unheard[job_id]
+            watch.ring()
         self._watches.setdefault(job_id, set()).add(watch)
         try:
             yield watch
@@ -177,7 +188,15 @@ class ProgressWatch:
                 data = self._sock.recv(256)
             except OSError:  # drained (BlockingIOError), or closing
                 return
-            for watch in self._watches.get(data.decode(errors="replace"), ()):
+            job_id = data.decode(errors="replace")
+            watches = self._watches.get(job_id)
+            if not watches:
+                self._unheard[job_id] = None
+                self._unheard.move_to_end(job_id)
+                if len(self._unheard) > UNHEARD_RINGS:
+                    self._unheard.popitem(last=False)
+                continue
+            for watch in watches:
                 watch.ring()
 
     def _detach(self) -> None:

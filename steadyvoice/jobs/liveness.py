@@ -8,7 +8,7 @@ import socket
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import bindparam, delete, select, text, update
 
 from steadyvoice.jobs import identity
 from steadyvoice.jobs.dbclock import db_now
@@ -21,6 +21,8 @@ READY = "ready"
 BUSY = "busy"
 STOPPING = "stopping"
 INSTANCE_BYTES = 4  # 8 hex digits
+# Built once: every speech call and readiness probe asks who is live.
+_LIVE = select(Worker).where(Worker.heartbeat_at >= bindparam("since"))
 
 
 def new_instance() -> str:
@@ -173,7 +175,7 @@ class WorkerRegistry:
         """Workers whose last heartbeat is recent enough."""
         with self._store.reading() as s:
             since = db_now(s) - timedelta(seconds=max_age_seconds)
-            return list(s.scalars(select(Worker).where(Worker.heartbeat_at >= since)))
+            return list(s.scalars(_LIVE, {"since": since}))
 
     def serving(self, max_age_seconds: float) -> int:
         """Live workers with their engine loaded (ready or busy): what readiness and admission

@@ -258,21 +258,31 @@ class JobStore:
         return int(s.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
     def claim(
-        self, worker_id: str, lease_seconds: float, batch_max_running: int = 0
+        self,
+        worker_id: str,
+        lease_seconds: float,
+        batch_max_running: int = 0,
+        engine: str | None = None,
     ) -> Claim | None:
         """Atomically take the next queued job that is still inside its deadline: the
         interactive lane first, then batch items fairly, while fewer than
-        ``batch_max_running`` (0: any number) run (:mod:`steadyvoice.jobs.claims`)."""
+        ``batch_max_running`` (0: any number) run (:mod:`steadyvoice.jobs.claims`); only
+        ``engine``'s jobs when it is given (a Celery worker's queue)."""
         for _ in range(8):
             with self.session() as s:
                 now = db_now(s)
-                job_id = claims.next_job_id(s, now, batch_max_running)
+                job_id = claims.next_job_id(s, now, batch_max_running, engine)
                 if job_id is None:
                     return None
                 claim = self._take(s, job_id, worker_id, lease_seconds, now)
                 if claim is not None:
                     return claim
         return None
+
+    def batch_waiting(self, engine: str | None = None) -> bool:
+        """Whether a batch item (of ``engine``) is queued and inside its deadline."""
+        with self.reading() as s:
+            return claims.batch_waiting(s, db_now(s), engine)
 
     def claim_job(self, job_id: str, worker_id: str, lease_seconds: float) -> Claim | None:
         """Take this one job (a Celery message names it) by the same fenced move; None when it

@@ -7,7 +7,9 @@ decides between an immediate replacement and a backoff. Spare workers (``worker.
 their engine ahead of time and wait: a replacement is then a promotion, not a cold start.
 With ``worker.max_age``, serving workers are recycled in turn (``_retire_one``): one at a time,
 between jobs, and only while every other slot is up and ready. Under systemd the watch loop also
-pings the watchdog (``steadyvoice.systemd.Watchdog``): a hung loop stops the pings.
+pings the watchdog (``steadyvoice.systemd.Watchdog``): a hung loop stops the pings. With
+``worker.metrics_port``, each worker process is given a port of its own to serve its metrics on
+(``_free_port``; ``steadyvoice.observability.slot_metrics``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from steadyvoice.jobs.restarts import Backoff, Life
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.observability import metrics, recoveries
 from steadyvoice.observability.logs import event
+from steadyvoice.observability.slot_metrics import port_range
 from steadyvoice.settings import Settings
 
 if TYPE_CHECKING:
@@ -63,6 +66,7 @@ class _Child:
     serving_since: float | None = None  # its READY report (a spare's: after its promotion)
     retiring: bool = False  # asked to finish its job and exit (worker.max_age)
     jobs_done: int = 0
+    metrics_port: int | None = None  # its port of worker.metrics_port's range (slot_metrics)
 
     @property
     def worker_id(self) -> str:
@@ -122,6 +126,7 @@ class Supervisor:
         spares = spares_for(settings)
         self._slots = [_Slot(i) for i in range(settings.workers)]
         self._slots += [_Slot(settings.workers + i, spare=True) for i in range(spares)]
+        self._ports = port_range(settings.worker.metrics_port, len(self._slots))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._selector = selectors.DefaultSelector()
@@ -143,12 +148,16 @@ class Supervisor:
         cmd += ["--link", str(child_end.fileno())] + (["--standby"] if slot.spare else [])
         instance = new_instance()
         cmd += ["--instance", instance, "--recycles", str(slot.recycles)]
+        port = self._free_port()
+        cmd += ["--metrics-port", str(port)] if port is not None else []
         try:
             proc = subprocess.Popen(cmd, env=dict(os.environ), pass_fds=(child_end.fileno(),))
         finally:
             child_end.close()
         parent.setblocking(False)
-        slot.child = _Child(proc=proc, link=parent, standby=slot.spare, instance=instance)
+        slot.child = _Child(
+            proc=proc, link=parent, standby=slot.spare, instance=instance, metrics_port=port
+        )
         self._selector.register(parent, selectors.EVENT_READ, slot.child)
         event(
             log,
@@ -158,7 +167,14 @@ class Supervisor:
             spare=slot.spare,
             restarts=slot.restarts,
             recycles=slot.recycles,
+            metrics_port=port,
         )
+
+    def _free_port(self) -> int | None:
+        """The lowest port of the range no living worker holds (None: no range). A reaped
+        worker's port is free again; a promoted spare keeps its own."""
+        held = {s.child.metrics_port for s in self._slots if s.child is not None}
+        return next((p for p in self._ports if p not in held), None)
 
     def _promote(self, slot: _Slot, spare_slot: _Slot) -> None:
         child = spare_slot.child

@@ -10,23 +10,33 @@ Migration 0008 filled it from the jobs recorded before it.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from steadyvoice.jobs.models import TenantUsage
 
 
+def _add(dialect: Any) -> Any:
+    insert = dialect.insert(TenantUsage).values(
+        tenant=bindparam("tenant"), stored_bytes=bindparam("size")
+    )
+    return insert.on_conflict_do_update(
+        index_elements=[TenantUsage.tenant],
+        set_={"stored_bytes": TenantUsage.stored_bytes + insert.excluded.stored_bytes},
+    )
+
+
+# Built once: every success runs it (building it costs more than running it).
+_ADD = {"postgresql": _add(postgresql), "sqlite": _add(sqlite)}
+
+
 def add_stored_bytes(s: Session, tenant: str, size: int) -> None:
     """Add ``size`` bytes to ``tenant``'s total, in ``s``'s transaction (one upsert)."""
-    dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
-    insert = dialect.insert(TenantUsage).values(tenant=tenant, stored_bytes=size)
-    s.execute(
-        insert.on_conflict_do_update(
-            index_elements=[TenantUsage.tenant],
-            set_={"stored_bytes": TenantUsage.stored_bytes + insert.excluded.stored_bytes},
-        )
-    )
+    dialect = "postgresql" if s.get_bind().dialect.name == "postgresql" else "sqlite"
+    s.execute(_ADD[dialect], {"tenant": tenant, "size": size})
 
 
 def stored_bytes(s: Session, tenant: str) -> int:

@@ -69,7 +69,8 @@ class Worker:
         self._profiles = VoiceService(settings, VoiceStore(store))
         self._news = ProgressBell(settings.run_dir)  # wakes API calls waiting on our jobs
         self._registry = WorkerRegistry(store)
-        # A standalone worker serves its own /metrics (cli); supervised ones are in serve's.
+        # A standalone worker serves its own /metrics (cli); supervised ones are in serve's,
+        # unless the cli gives one a port of its own (observability.slot_metrics).
         own_port = settings.worker.metrics_port if parent_pid is None and link is None else 0
         self.card = liveness.Card(metrics_port=own_port or None)
         self._id = worker_id

@@ -1,8 +1,8 @@
 """A standalone worker's own ``/metrics`` port (``worker.metrics_port``).
 
-``serve``'s local workers share the API's multiprocess dir, so the API's scrape sees them. A
-``steadyvoice worker`` on another host (PostgreSQL or Celery topology) shares nothing with an
-API, so it serves its job metrics itself, and Prometheus scrapes each worker.
+A ``steadyvoice worker`` on another host (PostgreSQL or Celery topology) shares nothing with an
+API, so it serves its job metrics itself, and Prometheus scrapes each worker. (``serve``'s
+local workers: :mod:`.slot_metrics`.)
 
 Its values live in a multiprocess dir of its own, host-local and named by the port
 (``<tempdir>/steadyvoice-worker-metrics-<port>``), not in process memory: a worker recycled by
@@ -19,15 +19,20 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import stat
 import tempfile
+import threading
+from collections.abc import Iterable
 from pathlib import Path
+from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from steadyvoice.settings import ConfigurationError, Settings
 
 if TYPE_CHECKING:
-    from wsgiref.simple_server import WSGIServer
+    from wsgiref.types import StartResponse, WSGIEnvironment
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # as observability.metrics (not imported yet here)
 _PID_FILE = re.compile(r"_(\d+)\.db$")
@@ -62,21 +67,52 @@ def use_own_dir(settings: Settings) -> Path | None:
     path = own_dir(port)
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     check_private(path)
+    adopt(path)
+    return path
+
+
+def adopt(path: Path) -> None:
+    """Point this process's metrics at ``path`` and fold the files of the processes that wrote
+    there before (and have exited) into its archives."""
     os.environ[MULTIPROC_ENV] = str(path)
     from steadyvoice.observability import metric_files  # imports prometheus_client: after
 
     pids = {int(m.group(1)) for f in path.glob("*.db") if (m := _PID_FILE.search(f.name))}
     metric_files.compact(path, pids)  # a live pid (another worker on this port?) is skipped
-    return path
 
 
-def serve_worker_metrics(settings: Settings) -> WSGIServer | None:
-    """Serve this process's metrics on ``worker.metrics_host:metrics_port`` from a daemon
-    thread (None when no port is set). A port in use raises ``OSError``."""
-    port = settings.worker.metrics_port
-    if not port:
-        return None
-    from prometheus_client import CollectorRegistry, start_http_server
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a scrape in flight never holds up the worker's exit
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """Scrapes are not logged (prometheus-client's server is silent too)."""
+
+
+def _not_yet(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+    start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+    return [b"metrics not served yet\n"]
+
+
+def bind_port(host: str, port: int) -> WSGIServer:
+    """Take ``host:port`` now (an ``OSError`` if it is in use), serving nothing until
+    :func:`serve_worker_metrics`. Only the standard library: safe before ``prometheus_client``
+    is imported, so a worker can choose its metrics dir after it knows the port is its own."""
+    family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
+    server_class = type("_PortServer", (_Server,), {"address_family": family})
+    return make_server(host, port, _not_yet, server_class, handler_class=_Quiet)
+
+
+def serve_worker_metrics(settings: Settings, server: WSGIServer | None = None) -> WSGIServer | None:
+    """Serve this process's metrics from a daemon thread, on ``server`` (bound already by
+    :func:`bind_port`) or else on ``worker.metrics_host:metrics_port`` (None when no port is
+    set). A port in use raises ``OSError``."""
+    if server is None:
+        if not settings.worker.metrics_port:
+            return None
+        server = bind_port(settings.worker.metrics_host, settings.worker.metrics_port)
+    from prometheus_client import CollectorRegistry, make_wsgi_app
 
     from steadyvoice.observability import metrics
     from steadyvoice.observability.metric_files import SharedFilesCollector
@@ -85,7 +121,8 @@ def serve_worker_metrics(settings: Settings) -> WSGIServer | None:
     path = metrics.multiprocess_dir()
     registry.register(SharedFilesCollector(path) if path else metrics.REGISTRY)
     metrics.set_process_memory("worker")
-    server, _thread = start_http_server(port, settings.worker.metrics_host, registry)
+    server.set_app(make_wsgi_app(registry))
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server
 
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Engine, delete, event, select, text
+from sqlalchemy import Engine, bindparam, delete, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -129,11 +129,9 @@ class RateLimiter:
         now = self._clock()
         minute = int(now // WINDOW)
         elapsed = now - minute * WINDOW
-        q = select(RateWindow.minute, RateWindow.count).where(
-            RateWindow.key_id == key_id, RateWindow.minute.in_((minute - 1, minute))
-        )
+        params = {"key_id": key_id, "previous": minute - 1, "minute": minute}
         with self._readers() as s, s.begin():
-            counts = {int(m): int(c) for m, c in s.execute(q)}
+            counts = {int(m): int(c) for m, c in s.execute(_WINDOWS, params)}
         previous, current = counts.get(minute - 1, 0), counts.get(minute, 0)
         if current < room(previous, elapsed, limit):
             return None
@@ -232,9 +230,35 @@ def _normal_sync_in_wal(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+# The statements every request runs are built once (building one costs more than running it).
+_WINDOWS = select(RateWindow.minute, RateWindow.count).where(
+    RateWindow.key_id == bindparam("key_id"),
+    RateWindow.minute.in_((bindparam("previous"), bindparam("minute"))),
+)
+_COUNT = select(RateWindow.count).where(
+    RateWindow.key_id == bindparam("key_id"), RateWindow.minute == bindparam("minute")
+)
+
+
+def _upsert(insert: Callable[..., Any]) -> Any:
+    """Add one to a key's count for a minute unless it holds ``most`` already; returns it."""
+    return (
+        insert(RateWindow)
+        .values(key_id=bindparam("key_id"), minute=bindparam("minute"), count=1)
+        .on_conflict_do_update(
+            index_elements=[RateWindow.key_id, RateWindow.minute],
+            set_={"count": RateWindow.count + 1},
+            where=RateWindow.count < bindparam("most"),
+        )
+        .returning(RateWindow.count)
+    )
+
+
+_INCREMENT = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.insert)}
+
+
 def _count(s: Session, key_id: str, minute: int) -> int:
-    q = select(RateWindow.count).where(RateWindow.key_id == key_id, RateWindow.minute == minute)
-    return int(s.scalar(q) or 0)
+    return int(s.scalar(_COUNT, {"key_id": key_id, "minute": minute}) or 0)
 
 
 def _increment(s: Session, key_id: str, minute: int, most: int) -> int | None:
@@ -242,16 +266,7 @@ def _increment(s: Session, key_id: str, minute: int, most: int) -> int | None:
     statement; returns the new count, or None (nothing written) when there was no room."""
     if most < 1:
         return None
-    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = (
-        insert(RateWindow)
-        .values(key_id=key_id, minute=minute, count=1)
-        .on_conflict_do_update(
-            index_elements=[RateWindow.key_id, RateWindow.minute],
-            set_={"count": RateWindow.count + 1},
-            where=RateWindow.count < most,
-        )
-        .returning(RateWindow.count)
-    )
-    counted = s.execute(stmt).scalar_one_or_none()
+    dialect = "postgresql" if s.get_bind().dialect.name == "postgresql" else "sqlite"
+    params = {"key_id": key_id, "minute": minute, "most": most}
+    counted = s.execute(_INCREMENT[dialect], params).scalar_one_or_none()
     return None if counted is None else int(counted)

@@ -2,7 +2,8 @@
 
 Readiness asks on every probe; the store is asked at most once per interval, by a one-shot
 thread, so a probe never waits on a store that hangs (a paused server, a dead link) and a
-busy probe schedule costs the store nothing.
+busy probe schedule costs the store nothing. The object store (``storage_unreachable``) and the
+Celery broker (``broker_unreachable``, steadyvoice.dispatch.broker_check) are checked this way.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ class Reachability:
     """The last answer of ``check`` (None: reachable; else the reason), refreshed at most every
     ``interval`` seconds."""
 
-    def __init__(self, check: Callable[[], str | None], interval: float) -> None:
+    def __init__(
+        self, check: Callable[[], str | None], interval: float, name: str = "storage-check"
+    ) -> None:
         self._check = check
         self._interval = interval
+        self._name = name
         self._lock = threading.Lock()
         self._reason: str | None = None
         self._checked = float("-inf")
@@ -32,9 +36,7 @@ class Reachability:
         with self._lock:
             due = time.monotonic() - self._checked >= self._interval
             if due and self._running is None:
-                self._running = threading.Thread(
-                    target=self._refresh, name="storage-check", daemon=True
-                )
+                self._running = threading.Thread(target=self._refresh, name=self._name, daemon=True)
                 self._running.start()
         self._first.wait(FIRST_WAIT_SECONDS)
         with self._lock:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from factories import new_job  # type: ignore[import-not-found]
 from processes import Process, Service, free_port, poll  # type: ignore[import-not-found]
@@ -35,6 +36,7 @@ class Listener:
     sock: socket.socket = field(init=False)
     got: list[tuple[float, str]] = field(default_factory=list)
     readyz_at_ready: int | None = None  # /readyz's answer right after READY=1 arrived
+    readyz_error: str | None = None
     service: Service | None = None
 
     def __post_init__(self) -> None:
@@ -51,10 +53,15 @@ class Listener:
                 continue
             except OSError:
                 return
-            message = data.decode()
-            self.got.append((time.monotonic(), message))
+            at, message = time.monotonic(), data.decode()
             if "READY=1" in message.splitlines() and self.service is not None:
-                self.readyz_at_ready = self.service.http.get("/readyz").status_code
+                # asked before the message is recorded: a test that sees READY=1 sees this too
+                try:
+                    url = f"{self.service.url}/readyz"  # its own connection, not the test's client
+                    self.readyz_at_ready = httpx.get(url, timeout=10).status_code
+                except Exception as error:  # noqa: BLE001 - reported by the test's assertion
+                    self.readyz_error = repr(error)
+            self.got.append((at, message))
 
     def lines(self, since: float = 0.0) -> list[str]:
         return [line for at, m in list(self.got) if at >= since for line in m.splitlines()]
@@ -112,7 +119,9 @@ def test_ready_is_sent_only_once_readyz_says_ready(served: tuple[Service, Listen
     ready_at = next(at for at, m in listener.got if "READY=1" in m.splitlines())
     before = [code for at, code in answers if at < ready_at]
     assert 503 in before, "the API listened, not ready, while READY=1 was held back"
-    assert listener.readyz_at_ready == 200, "READY=1 came before /readyz said ready"
+    assert listener.readyz_at_ready == 200, (
+        f"READY=1 came before /readyz said ready ({listener.readyz_error})"
+    )
     assert listener.lines().count("READY=1") == 1
     statuses = [line for line in listener.lines() if line.startswith("STATUS=")]
     assert statuses[0] == "STATUS=starting: migrating the database"

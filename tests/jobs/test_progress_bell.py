@@ -6,7 +6,9 @@ import socket
 from pathlib import Path
 
 import anyio
+import pytest
 
+from steadyvoice.jobs import dispatch
 from steadyvoice.jobs.dispatch import ProgressBell, ProgressWatch
 
 LONG = 30.0  # a ring ends the wait long before this; a missing one fails the test
@@ -70,3 +72,49 @@ def test_a_bell_forgets_the_sockets_of_api_processes_that_are_gone(tmp_path: Pat
     ProgressBell(tmp_path).notify("job-1")
     assert not stale.exists()
     ProgressBell(tmp_path / "missing").notify("job-1")  # no run dir yet: nothing to ring
+
+
+def test_a_ring_before_anyone_watched_rings_the_next_watch_once(tmp_path: Path) -> None:
+    """A worker quicker than the call's subscribe (the job recorded, then watched) is heard."""
+    watch = ProgressWatch(tmp_path)
+    watch.open()
+
+    async def main() -> list[bool]:
+        with watch.watch("job-0") as zero:
+            ProgressBell(tmp_path).notify("job-1")  # nobody watches job-1 yet
+            ProgressBell(tmp_path).notify("job-0")
+            assert await zero.wait(LONG)  # rings are read in order: job-1's went unheard
+        with watch.watch("job-1") as late:
+            first = [await late.wait(LONG), await late.wait(0.05)]
+        with watch.watch("job-1") as again:  # spent by the first watch
+            return [*first, await again.wait(0.05)]
+
+    try:
+        assert anyio.run(main) == [True, False, False]
+    finally:
+        watch.close()
+
+
+def test_unheard_rings_are_bounded_oldest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dispatch, "UNHEARD_RINGS", 2)
+    watch = ProgressWatch(tmp_path)
+    watch.open()
+    bell = ProgressBell(tmp_path)
+
+    async def main() -> list[bool]:
+        with watch.watch("job-0") as zero:
+            for job_id in ("job-1", "job-2", "job-3", "job-0"):
+                bell.notify(job_id)
+            assert await zero.wait(LONG)  # read in order: the three went unheard
+        heard = []
+        for job_id in ("job-1", "job-2", "job-3"):
+            with watch.watch(job_id) as mine:
+                heard.append(await mine.wait(0.05))
+        return heard
+
+    try:
+        assert anyio.run(main) == [False, True, True], "the oldest is forgotten"
+    finally:
+        watch.close()

@@ -51,15 +51,22 @@ def levels(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, int]]]:
         if isinstance(dbapi_conn, sqlite3.Connection):
             seen.append(_seen(dbapi_conn))
 
-    class Recorded(sqlite3.Connection):
-        def close(self) -> None:
-            seen.append(_seen(self))
-            super().close()
+    recorded: dict[type[sqlite3.Connection], type[sqlite3.Connection]] = {}
+
+    def recording(base: type[sqlite3.Connection]) -> type[sqlite3.Connection]:
+        """``base`` (the caller's ``factory``: the engines' WriterConnection), recording."""
+
+        class Recorded(base):  # type: ignore[valid-type,misc]
+            def close(self) -> None:
+                seen.append(_seen(self))
+                super().close()
+
+        return recorded.setdefault(base, Recorded)
 
     connect = sqlite3.connect
 
     def recording_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
-        kwargs.setdefault("factory", Recorded)
+        kwargs["factory"] = recording(kwargs.get("factory", sqlite3.Connection))
         return connect(*args, **kwargs)
 
     monkeypatch.setattr(sqlite3, "connect", recording_connect)

@@ -1,15 +1,20 @@
 """The outbox against an in-memory broker: a submit sends its own job only, the reaper re-sends
 only what the broker lost, and a broker that fails opens the breaker instead of holding up
-requests. (Real Redis, restarts and flushes: test_celery_dispatch.py.)"""
+requests; and against a real Redis, a message a dead worker took is sent again. (Restarts and
+flushes with real workers: test_celery_dispatch.py.)"""
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from celery import Celery
+from celery_topology import RedisServer
 from factories import new_job  # type: ignore[import-not-found]
 from sqlalchemy import update
 
@@ -157,3 +162,111 @@ def test_workers_take_the_interactive_queues_first() -> None:
         "cosyvoice.batch",
     ]
     assert consumed(["piper.batch"]) == ["piper.batch"]  # a host for batch work alone
+
+
+# --- against a real Redis: a message delivered to a worker and never acknowledged holds its job
+# only while that worker can still be running it. A worker main SIGKILLed (the OOM killer, a
+# lost host) leaves its message in kombu's delivered-unacknowledged hash, which Redis gives back
+# only after its visibility timeout (an hour). Counted as held, such a message hid its job from
+# the reaper for that hour; messages of running jobs (acknowledged when they end) hid lost ones
+# the same way.
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(Path(tmp_path_factory.mktemp("redis")) / "redis.log")
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
+def app(redis_server: RedisServer) -> Iterator[Celery]:
+    redis_server.client().flushall()
+    app = Celery("outbox-delivered-test", broker=redis_server.url, set_as_current=False)
+    yield app
+    app.close()
+
+
+def _running(store: JobStore, job_id: str) -> None:
+    with store.session() as s:
+        s.execute(update(Job).where(Job.id == job_id).values(status="running"))
+
+
+class DeadWorker:
+    """Takes messages as a Celery worker does (delivered, unacknowledged), then dies: the
+    connection is dropped, never closed, so kombu does not put the messages back."""
+
+    def __init__(self, app: Celery) -> None:
+        self.conn = app.connection_for_write()
+        self.channel = self.conn.default_channel
+        self.tags: list[str] = []
+
+    def take(self, queue: str) -> None:
+        message = self.channel.basic_get(queue, no_ack=False)
+        assert message is not None, f"no message on {queue}"
+        self.tags.append(message.delivery_tag)
+
+    def delivered_ago(self, redis_server: RedisServer, seconds: float) -> None:
+        """As if every message it took was delivered ``seconds`` ago."""
+        at = time.time() - seconds
+        redis_server.client().zadd("unacked_index", {tag: at for tag in self.tags})
+
+
+@pytest.fixture
+def dead_worker(app: Celery) -> Iterator[DeadWorker]:
+    worker = DeadWorker(app)
+    yield worker
+    worker.conn.release()  # after the test, before its Redis server stops
+
+
+def _waiting(redis_server: RedisServer, queue: str) -> int:
+    return int(redis_server.client().llen(queue))
+
+
+def test_a_message_taken_by_a_dead_worker_is_sent_again(
+    store: JobStore,
+    app: Celery,
+    redis_server: RedisServer,
+    engine_name: str,
+    dead_worker: DeadWorker,
+) -> None:
+    outbox = Outbox(store, app, REPUBLISH)
+    (job,) = _queued(store, engine_name, 1)
+    assert outbox.drain() == 1
+    worker = dead_worker
+    worker.take(engine_name)
+    _age(store, [job])
+
+    for _ in range(3):  # just delivered: the worker may be claiming it now
+        assert outbox.drain() == 0
+    assert _waiting(redis_server, engine_name) == 0
+
+    worker.delivered_ago(redis_server, REPUBLISH + 1)  # and its job never claimed
+    assert outbox.drain() == 0  # one pass could race a claim
+    assert outbox.drain() == 1
+    assert _waiting(redis_server, engine_name) == 1
+    assert outbox.drain() == 0 and outbox.drain() == 0  # once
+
+
+def test_messages_of_running_jobs_do_not_hide_a_lost_one(
+    store: JobStore,
+    app: Celery,
+    redis_server: RedisServer,
+    engine_name: str,
+    dead_worker: DeadWorker,
+) -> None:
+    outbox = Outbox(store, app, REPUBLISH)
+    running, lost = _queued(store, engine_name, 2)
+    assert outbox.drain() == 2
+    worker = dead_worker  # alive, in truth: its job runs and is acknowledged at the end
+    worker.take(engine_name)
+    _running(store, running)
+    redis_server.client().delete(engine_name)  # the other message is lost
+    _age(store, [running, lost])
+
+    assert outbox.drain() == 0
+    assert outbox.drain() == 1
+    assert store.get(lost).published_at is not None
+    assert _waiting(redis_server, engine_name) == 1
+    assert outbox.drain() == 0

@@ -104,16 +104,18 @@ async def create_speech(
     note_object(request, job.id)
     if req.stream and (created or JobStatus(job.status) not in TERMINAL):
         marks = Marks(started, submitted=time.perf_counter())
-        response = await _streamed(services, job, marks, shutdown)
+        response = await _streamed(services, job, marks, shutdown, created)
     else:
-        response = await _whole(services, job, started, shutdown)
+        response = await _whole(services, job, started, shutdown, created)
     ignored = ignored_header(body)
     if ignored is not None:
         response.headers[IGNORED_HEADER] = ignored
     return response
 
 
-async def _whole(services: Services, job: Job, started: float, shutdown: Shutdown) -> Response:
+async def _whole(
+    services: Services, job: Job, started: float, shutdown: Shutdown, created: bool = False
+) -> Response:
     speech = services.settings.speech
     done = await wait_finished(
         services.store,
@@ -122,6 +124,7 @@ async def _whole(services: Services, job: Job, started: float, shutdown: Shutdow
         speech.wait_seconds,
         services.progress,
         shutdown,
+        pending=created,
     )
     return await _file_of(services, done, started)
 
@@ -136,7 +139,9 @@ async def _file_of(services: Services, job: Job, started: float) -> Response:
     return response
 
 
-async def _streamed(services: Services, job: Job, marks: Marks, shutdown: Shutdown) -> Response:
+async def _streamed(
+    services: Services, job: Job, marks: Marks, shutdown: Shutdown, created: bool
+) -> Response:
     speech = services.settings.speech
     fmt = str(job.params.get("format", speech.default_format))
     rate = job.params.get("output_rate")
@@ -149,7 +154,7 @@ async def _streamed(services: Services, job: Job, marks: Marks, shutdown: Shutdo
     )
     with watching(services.progress, job.id) as watch:
         poller = Poller(speech.poll_seconds, speech.wait_seconds, watch, shutdown)
-        first = await first_step(feed, poller)
+        first = await first_step(feed, poller, pending=created)
     marks.read = time.perf_counter()
     if first.state is State.IDLE:
         assert first.job is not None

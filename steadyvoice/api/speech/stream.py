@@ -174,10 +174,14 @@ class ChunkFeed:
             return None
 
 
-async def first_step(feed: ChunkFeed, poller: Poller) -> Step:
+async def first_step(feed: ChunkFeed, poller: Poller, pending: bool = False) -> Step:
     """Wait for the job's first chunk, or its end; IDLE (with the job) once ``poller`` expires.
 
-    The poller's watch (taken before this is called) wakes it as soon as a worker rings."""
+    The poller's watch (taken before this is called) wakes it as soon as a worker rings.
+    ``pending``: the job was just recorded (no chunk yet), so the first read waits for a ring
+    or the first pause."""
+    if pending:
+        await poller.wait()
     while True:
         step = await anyio.to_thread.run_sync(feed.step)
         if step.state is not State.IDLE or poller.expired:

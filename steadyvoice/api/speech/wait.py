@@ -103,11 +103,18 @@ async def wait_finished(
     limit: float,
     progress: ProgressWatch | None = None,
     shutdown: Shutdown | None = None,
+    *,
+    pending: bool = False,
 ) -> Job:
     """The job once it is in a final state; ``speech_timeout`` (504) after ``limit`` seconds,
-    ``shutting_down`` (503) when a shutdown leaves no more time."""
+    ``shutting_down`` (503) when a shutdown leaves no more time.
+
+    ``pending``: the caller has just recorded the job, so it is known to be queued and the
+    first read waits for a ring (or the first pause) instead of reading it at once."""
     with watching(progress, job_id) as watch:
         poller = Poller(first, limit, watch, shutdown)
+        if pending:
+            await poller.wait()
         while True:
             job = await anyio.to_thread.run_sync(store.get, job_id)
             if JobStatus(job.status) in TERMINAL:
