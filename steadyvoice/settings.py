@@ -481,7 +481,8 @@ class DispatchSettings(_Group):
     broker_check_seconds: PositiveSeconds = 5.0
     # A batch message that finds batch.max_running reached is held this long (its worker runs
     # interactive jobs meanwhile), then put back in its queue; also a warm shutdown's longest
-    # wait for such a worker. steadyvoice.dispatch.consumer.
+    # wait for such a worker. steadyvoice.dispatch.consumer. At most half republish_seconds
+    # (the reaper counts a delivered message as held for that long).
     batch_hold_seconds: float = Field(10.0, gt=0, le=600)  # under Redis's visibility timeout
 
     @model_validator(mode="after")

@@ -122,15 +122,21 @@ class CeleryWorker(Worker):
         the message while the cap is reached (see the module's docstring)."""
         cap = self._settings.batch.max_running
         lease = self._settings.jobs.lease_seconds
-        hold_until = time.monotonic() + self._settings.dispatch.batch_hold_seconds
+        dispatch = self._settings.dispatch
+        # Half republish_seconds at most: the reaper counts a delivered message as held for
+        # republish_seconds, so a held message is never taken for a lost one.
+        hold_until = time.monotonic() + min(
+            dispatch.batch_hold_seconds, dispatch.republish_seconds / 2
+        )
         while True:
             claim = self._store.claim(self._id, lease, batch_max_running=cap, engine=engine)
             if claim is not None:
                 self._run(claim)
                 if claim.job.lane == BATCH:
                     return True
-                continue  # an interactive job came in while the message was held
-            if not self._store.batch_waiting(engine):
+                # An interactive job came in while the message was held; the hold still ends
+                # on time, so a held message never outlives one job past batch_hold_seconds.
+            elif not self._store.batch_waiting(engine):
                 self._dropped(job_id)
                 return False
             if time.monotonic() >= hold_until or self._state.stop.is_set():

@@ -40,7 +40,7 @@ from celery import Celery
 from sqlalchemy import ColumnElement, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from steadyvoice.dispatch.celery_app import TASK, queue_for
+from steadyvoice.dispatch.celery_app import BATCH_SUFFIX, TASK, queue_for
 from steadyvoice.jobs.dbclock import db_now
 from steadyvoice.jobs.models import Job
 from steadyvoice.jobs.states import JobStatus
@@ -266,7 +266,10 @@ class Outbox:
                 )
             )
         )
-        return [d.queue for d in fresh if d.job_id in queued]
+        # A batch message's job is a hint (it claims the next item in turn): a fresh one may
+        # be held at batch.max_running (dispatch.batch_hold_seconds, below republish_seconds)
+        # for an item another message's claim left queued, so it counts whatever its job is.
+        return [d.queue for d in fresh if d.job_id in queued or d.queue.endswith(BATCH_SUFFIX)]
 
     def _unpublished(self) -> int:
         try:

@@ -107,10 +107,17 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
         return
     dbapi = conn.connection.dbapi_connection
     writer = dbapi if isinstance(dbapi, WriterConnection) else None
-    if writer is not None:
-        writer.take_writer_lock()
+    left = writer.take_writer_lock() if writer is not None else 0.0
+    shortened = writer is not None and left < writer.patience - 0.5
     try:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if shortened:  # one deadline for both waits, not the busy timeout twice over
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(left * 1000)}")
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        finally:
+            if shortened:
+                assert writer is not None
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(writer.patience * 1000)}")
     except BaseException:
         if writer is not None:
             writer.release_writer_lock()

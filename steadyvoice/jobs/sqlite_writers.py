@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from typing import Any
 
 _locks: dict[str, threading.Lock] = {}  # one per database file: SQLite's lock is per file
@@ -45,12 +46,20 @@ class WriterConnection(sqlite3.Connection):
         self._patience = float(kwargs.get("timeout", 5.0))  # as long as the busy handler's
         self._writing = False
 
-    def take_writer_lock(self) -> None:
-        """Wait for this file's other writers in the process. Past the busy timeout, go on
-        without it: ``BEGIN IMMEDIATE`` then waits and fails as it would have."""
+    def take_writer_lock(self) -> float:
+        """Wait for this file's other writers in the process; the seconds of the busy timeout
+        left for ``BEGIN IMMEDIATE`` (the two waits share one deadline). Past the busy timeout,
+        go on without it: ``BEGIN IMMEDIATE`` then fails at once, as it would have."""
         lock = self._writers
-        if lock is not None and not self._writing:
-            self._writing = lock.acquire(timeout=self._patience)
+        if lock is None or self._writing:
+            return self._patience
+        began = time.monotonic()
+        self._writing = lock.acquire(timeout=self._patience)
+        return max(0.0, self._patience - (time.monotonic() - began))
+
+    @property
+    def patience(self) -> float:
+        return self._patience
 
     def release_writer_lock(self) -> None:
         if self._writing:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
+
 from steadyvoice.security.audit import AuditEntry, AuditLog
 
 
@@ -55,8 +57,11 @@ class GroupCommit:
             try:
                 self._audit.record_many([row.entry for row in batch])
             except Exception as exc:  # noqa: BLE001 - raised in its caller's thread, logged there
-                if len(batch) == 1:
-                    batch[0].error = exc
+                if len(batch) == 1 or not _row_specific(exc):
+                    # The database is away (or locked): every row fails at once, with the
+                    # one error, instead of each waiting out its own timeout in turn.
+                    for row in batch:
+                        row.error = exc
                 else:
                     for row in batch:
                         try:
@@ -69,3 +74,12 @@ class GroupCommit:
                     row.done = True
                 self._writing = False
                 self._turn.notify_all()
+
+
+def _row_specific(exc: Exception) -> bool:
+    """An error one bad row can cause (a constraint, a value the column refuses), worth
+    retrying the rows one by one; not a lost connection or a lock timeout."""
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    # Binding one row's values failed before the database saw it (not a DBAPI error).
+    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)

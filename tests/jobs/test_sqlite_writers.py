@@ -6,6 +6,7 @@ holds it until it commits, rolls back or its connection closes, and reads never 
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from steadyvoice.jobs.database import READ_ONLY, make_engine
-from steadyvoice.jobs.sqlite_writers import writer_lock
+from steadyvoice.jobs.sqlite_writers import WriterConnection, writer_lock
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -83,3 +84,20 @@ def test_engines_on_one_file_share_its_lock_and_take_turns(tmp_path: Path) -> No
         assert conn.execute(text("SELECT count(*) FROM t")).scalar_one() == 2
     first.dispose()
     second.dispose()
+
+
+def test_the_lock_and_the_busy_handler_share_one_deadline(tmp_path: Path) -> None:
+    """A writer that waited on the lock leaves BEGIN IMMEDIATE only what is left of its busy
+    timeout, so a failing write fails after the timeout once, not twice over."""
+    path = str(tmp_path / "d.db")
+    holder = sqlite3.connect(path, timeout=1.0, factory=WriterConnection)
+    waiter = sqlite3.connect(path, timeout=1.0, factory=WriterConnection, check_same_thread=False)
+    try:
+        assert holder.take_writer_lock() == pytest.approx(1.0, abs=0.2)  # free: all of it left
+        began = time.monotonic()
+        left = waiter.take_writer_lock()  # held by the other connection: waits it all out
+        assert time.monotonic() - began >= 0.9 and left < 0.2
+    finally:
+        holder.close()
+        waiter.close()
+    assert writer_lock(path) is not None and not writer_lock(path).locked()  # type: ignore[union-attr]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from steadyvoice.jobs.store import JobStore
 from steadyvoice.security.audit import OK, AuditEntry, AuditLog, AuditQuery
@@ -57,8 +59,22 @@ class _Refusing(AuditLog):
 
     def record_many(self, entries: list[AuditEntry]) -> Any:
         if any(e.action == "bad" for e in entries):
-            raise ValueError("refused")
+            raise IntegrityError("INSERT INTO audit_log", {}, ValueError("refused"))
         return super().record_many(entries)
+
+
+class _Away(AuditLog):
+    """The database is away: every write fails after its connect timeout (here 0.3 s)."""
+
+    attempts = 0
+
+    def record_many(self, entries: list[AuditEntry]) -> Any:
+        self.attempts += 1
+        time.sleep(0.3)  # the timeout being waited out, not a wait for something
+        raise OperationalError("INSERT INTO audit_log", {}, ConnectionError("gone"))
+
+    def record(self, entry: AuditEntry) -> Any:
+        return self.record_many([entry])
 
 
 def test_a_bad_row_fails_alone(store: JobStore) -> None:
@@ -70,7 +86,7 @@ def test_a_bad_row_fails_alone(store: JobStore) -> None:
         start.wait()
         try:
             writer.record(_entry(n, "bad" if n == 3 else "job.audio.download"))
-        except ValueError:
+        except IntegrityError:
             return "failed"
         return "ok"
 
@@ -79,3 +95,24 @@ def test_a_bad_row_fails_alone(store: JobStore) -> None:
     assert outcomes == ["ok"] * 3 + ["failed"] + ["ok"] * 4
     rows = audit.query(AuditQuery(action="job.audio.download", limit=50))
     assert len(rows) == 7
+
+
+def test_a_database_away_fails_the_whole_group_at_once(store: JobStore) -> None:
+    """Not retried row by row: with the database away each retry would wait out its own
+    timeout, in turn, while every later row waited behind them."""
+    audit = _Away(store)
+    writer = GroupCommit(audit)
+    start = threading.Barrier(8)
+
+    def record(n: int) -> str:
+        start.wait()
+        try:
+            writer.record(_entry(n))
+        except OperationalError:
+            return "failed"
+        return "ok"
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(record, range(8)))
+    assert outcomes == ["failed"] * 8
+    assert audit.attempts < 8, "one attempt per group, not one per row"
