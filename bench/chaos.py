@@ -83,6 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.topology == "celery" and (args.engine != "fake" or args.database != "sqlite"):
         p.error("--topology celery runs the fake engine on PostgreSQL: no --engine, --database")
+    if args.topology == "celery":
+        args.database = "postgresql"  # what it runs on, as the JSON's settings say
     return args
 
 
