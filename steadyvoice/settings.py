@@ -650,9 +650,11 @@ def prepare_data_dir(settings: Settings) -> None:
     path = settings.data_dir
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        # A name of this process's own: workers starting together each prove it (one shared
+        # name was unlinked by one under another, which then failed to start).
+        descriptor, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+        os.close(descriptor)
+        os.unlink(probe)
     except OSError as exc:
         raise ConfigurationError(
             f"data_dir {str(path)!r} is not a writable directory ({exc.strerror})"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -209,6 +211,23 @@ def test_prepare_data_dir(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(ConfigurationError, match="data_dir"):
         prepare_data_dir(Settings(data_dir=blocker / "data"))
+
+
+def test_processes_starting_together_all_prove_the_data_dir(tmp_path: Path) -> None:
+    """Workers starting at once each prove the data dir writable: one shared probe file was
+    unlinked by one process under another, which then refused to start (a restart, counted as
+    a crash)."""
+    settings = Settings(data_dir=tmp_path / "data")
+    start = threading.Barrier(16)
+
+    def prove(_: int) -> None:
+        start.wait()
+        for _ in range(50):
+            prepare_data_dir(settings)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(prove, range(16)))  # raises here if any failed
+    assert list(settings.data_dir.iterdir()) == []
 
 
 def test_cli_refuses_a_bad_setting_with_exit_code_2(tmp_path: Path) -> None:
