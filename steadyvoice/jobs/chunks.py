@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, delete, exists, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from steadyvoice.jobs.models import Job, JobChunk, utcnow
-from steadyvoice.jobs.states import TERMINAL, JobStatus
+from steadyvoice.jobs.states import TERMINAL
 from steadyvoice.jobs.store import Claim, JobStore
 
 # Built once: the API reads here several times a streamed call, and building the statement
@@ -28,13 +28,10 @@ _AFTER = (
     .limit(bindparam("limit"))
 )
 
-# The claim still held: the same test as JobStore.held, with the claim's values bound.
+# The claim still held: JobStore's own test, with the claim's values bound.
 _HELD = select(
     exists().where(
-        Job.id == bindparam("job_id"),
-        Job.worker_id == bindparam("worker_id"),
-        Job.attempts == bindparam("attempt"),
-        Job.status == JobStatus.RUNNING.value,
+        *JobStore.held_by(bindparam("job_id"), bindparam("worker_id"), bindparam("attempt"))
     )
 )
 

@@ -310,10 +310,15 @@ class JobStore:
 
     @staticmethod
     def held(claim: Claim) -> list[ColumnElement[bool]]:
+        return JobStore.held_by(claim.job.id, claim.worker_id, claim.attempt)
+
+    @staticmethod
+    def held_by(job_id: Any, worker_id: Any, attempt: Any) -> list[ColumnElement[bool]]:
+        """The claim test, for values or bound parameters (a statement built once)."""
         return [
-            Job.id == claim.job.id,
-            Job.worker_id == claim.worker_id,
-            Job.attempts == claim.attempt,
+            Job.id == job_id,
+            Job.worker_id == worker_id,
+            Job.attempts == attempt,
             Job.status == JobStatus.RUNNING.value,
         ]
 
