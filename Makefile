@@ -96,6 +96,8 @@ bench-reliability: install-dev services
 	$(BIN)/python bench/load.py --engine fake --fake-seconds 0.15 --workers 2 --seconds 60 --json $(BENCH_OUT)/load-fake.json
 	$(BIN)/python bench/load.py --engine piper --seconds 60 --json $(BENCH_OUT)/load-piper.json
 	$(BIN)/python bench/peer.py --json $(BENCH_OUT)/peer.json
+	$(BIN)/python bench/engine_cpu.py --json $(BENCH_OUT)/engine_cpu.json
+	$(BIN)/python bench/queueing_floor.py --json $(BENCH_OUT)/queueing_floor.json
 
 # Memory, descriptors and threads under 70 % load for SOAK_MINUTES (30 for the recorded figure).
 SOAK_MINUTES ?= 30

@@ -280,6 +280,10 @@ class AdmissionSettings(_Group):
     max_queue: int = Field(10_000, ge=1, le=10_000_000)
     recent_jobs: int = Field(50, ge=1, le=10_000)
     retry_after_seconds: int = Field(10, ge=1, le=3_600)
+    # A short job is admitted only if the queue is estimated to finish it within this share of
+    # the latency objective: the estimate (a mean of recent jobs) lags the slowdown overload
+    # itself causes, and the rest is the margin that keeps the objective held (docs/operations).
+    latency_fraction: float = Field(0.65, gt=0, le=1)
 
 
 class SecuritySettings(_Group):

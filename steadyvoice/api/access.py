@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from steadyvoice.api.errors import domain_response
+from steadyvoice.api.key_gate import KeyGate
 from steadyvoice.api.policy import CallState, Policies, RoutePolicy, call_state
 from steadyvoice.errors import (
     DuplicateAuthorization,
@@ -31,6 +32,9 @@ from steadyvoice.security.principal import Principal, Role
 from steadyvoice.security.ratelimit import FailedAuthLimit, RateLimiter
 
 log = logging.getLogger("steadyvoice.api")
+
+KEY_CHECK_THREADS = 16
+CHECKS_PER_KEY = 2
 
 
 class AccessMiddleware:
@@ -51,6 +55,10 @@ class AccessMiddleware:
         self._keys = keys
         self._limiter = limiter
         self._failures = failures
+        # Key checks run in a lane of their own, never behind the default thread pool's
+        # tokens that file reads, audit rows and job queries hold in a burst.
+        self._lane = anyio.CapacityLimiter(KEY_CHECK_THREADS)
+        self._gate = KeyGate(CHECKS_PER_KEY)  # and no one key fills the lane
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The console's pages were admitted (or refused) by their session already.
@@ -64,9 +72,11 @@ class AccessMiddleware:
             address = client[0] if client else None
             try:
                 header = _authorization(scope)
-                state.principal = await anyio.to_thread.run_sync(
-                    self._admit, header, policy, state, address
-                )
+                # One key's turns; calls without a key take theirs per client address.
+                async with self._gate.turn(header or f"\x00{address}"):  # NUL: no header has it
+                    state.principal = await anyio.to_thread.run_sync(
+                        self._admit, header, policy, state, address, limiter=self._lane
+                    )
             except SteadyVoiceError as exc:
                 metrics.observe_auth_refusal(exc.code)
                 refusal = domain_response(exc)

@@ -28,6 +28,7 @@ log = logging.getLogger("steadyvoice.audit")
 
 _UNPRINTABLE = re.compile(r"[^\x21-\x7e]")
 _ERROR_BODY_BYTES = 4096
+AUDIT_THREADS = 8  # rows in one group commit wait in these; more wait without a thread
 
 
 class AuditMiddleware:
@@ -37,6 +38,9 @@ class AuditMiddleware:
         self.app = app
         self._audit = GroupCommit(audit)  # the rows of calls ending together: one commit
         self._refusals = refusals
+        # Rows wait for their commit in threads of their own lane: a burst of calls ending
+        # together must not hold the default pool's tokens that the next key check needs.
+        self._lane = anyio.CapacityLimiter(AUDIT_THREADS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,7 +64,10 @@ class AuditMiddleware:
             entry = _entry(scope, state, status, error_body)
             if entry is not None:
                 anonymous = state.principal is None and status >= 400
-                await anyio.to_thread.run_sync(self._write, entry, anonymous)
+                with anyio.CancelScope(shield=True):  # a row waiting for its lane is kept
+                    await anyio.to_thread.run_sync(
+                        self._write, entry, anonymous, limiter=self._lane
+                    )
 
     def _write(self, entry: AuditEntry, anonymous: bool) -> None:
         try:

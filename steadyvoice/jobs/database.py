@@ -54,7 +54,8 @@ def make_engine(url: str, guards: DatabaseSettings | None = None) -> Engine:
             url,
             # A process's writers to the file queue on a lock, not in the busy handler's sleeps.
             connect_args={"timeout": 30, "factory": WriterConnection},
-            pool_pre_ping=True,
+            # No ping before each use: a connection to a local file does not go stale, and the
+            # extra SELECT was one more wait for the GIL on every checkout of a busy API.
             hide_parameters=True,
         )
         event.listen(engine, "do_connect", _sqlite_private_file)

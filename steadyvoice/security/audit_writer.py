@@ -11,19 +11,10 @@ written at once, as before.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
-
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from steadyvoice.security.audit import AuditEntry, AuditLog
-
-
-@dataclass
-class _Row:
-    entry: AuditEntry
-    done: bool = False
-    error: Exception | None = None
+from steadyvoice.security.group_commit import Combiner
 
 
 class GroupCommit:
@@ -33,47 +24,29 @@ class GroupCommit:
 
     def __init__(self, audit: AuditLog) -> None:
         self._audit = audit
-        self._turn = threading.Condition()
-        self._waiting: list[_Row] = []
-        self._writing = False
+        self._rows: Combiner[AuditEntry, None] = Combiner(self._write)
 
     def record(self, entry: AuditEntry) -> None:
         """Return once ``entry`` is committed; raise what its write raised."""
-        row = _Row(entry)
-        with self._turn:
-            self._waiting.append(row)
-            while self._writing and not row.done:
-                self._turn.wait()
-            if not row.done:  # no one writing: this thread writes everything waiting
-                self._writing = True
-                batch, self._waiting = self._waiting, []
-        if not row.done:
-            self._write(batch)
-        if row.error is not None:
-            raise row.error
+        self._rows.submit(entry)
 
-    def _write(self, batch: list[_Row]) -> None:
+    def _write(self, batch: list[AuditEntry]) -> list[BaseException | None]:
         try:
-            try:
-                self._audit.record_many([row.entry for row in batch])
-            except Exception as exc:  # noqa: BLE001 - raised in its caller's thread, logged there
-                if len(batch) == 1 or not _row_specific(exc):
-                    # The database is away (or locked): every row fails at once, with the
-                    # one error, instead of each waiting out its own timeout in turn.
-                    for row in batch:
-                        row.error = exc
-                else:
-                    for row in batch:
-                        try:
-                            self._audit.record(row.entry)
-                        except Exception as one:  # noqa: BLE001 - as above
-                            row.error = one
-        finally:
-            with self._turn:
-                for row in batch:
-                    row.done = True
-                self._writing = False
-                self._turn.notify_all()
+            self._audit.record_many(batch)
+        except Exception as exc:
+            if len(batch) == 1 or not _row_specific(exc):
+                # The database is away (or locked): every row fails at once, with the one
+                # error, instead of each waiting out its own timeout in turn.
+                raise
+            return [self._one(entry) for entry in batch]
+        return [None] * len(batch)
+
+    def _one(self, entry: AuditEntry) -> BaseException | None:
+        try:
+            self._audit.record(entry)
+        except Exception as exc:  # noqa: BLE001 - raised in its caller's thread, logged there
+            return exc
+        return None
 
 
 def _row_specific(exc: Exception) -> bool:

@@ -23,11 +23,13 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, delete, event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from steadyvoice.errors import TooManyFailedLogins, TooManyRequests
 from steadyvoice.jobs.database import READ_ONLY, make_engine
 from steadyvoice.jobs.store import JobStore
+from steadyvoice.security.group_commit import Combiner
 from steadyvoice.security.models import RateWindow
 
 WINDOW = 60.0
@@ -95,6 +97,7 @@ class RateLimiter:
         self._sessions = sessionmaker(self._engine)
         # Reads stay deferred on SQLite: a check before every key lookup takes no write lock.
         self._readers = sessionmaker(self._engine.execution_options(**{READ_ONLY: True}))
+        self._hits: Combiner[tuple[str, int], None] = Combiner(self._hit_many)
 
     def close(self) -> None:
         """Release the limiter's own connections (SQLite)."""
@@ -106,22 +109,53 @@ class RateLimiter:
         take the key over ``limit`` per minute.
 
         The check and the count are one statement on the key's row, so API processes racing
-        for the last place cannot both take it.
+        for the last place cannot both take it. Hits arriving together from many threads (of
+        different keys, and up to two of one key: steadyvoice.api.key_gate) share one
+        transaction (:class:`~steadyvoice.security.group_commit.Combiner`) instead of queueing
+        for the database one by one in front of the next tenant's call.
         """
+        self._hits.submit((key_id, limit))
+
+    def _hit_many(self, hits: list[tuple[str, int]]) -> list[BaseException | None]:
+        try:
+            return self._hits_together(hits)
+        except DBAPIError:
+            if len(hits) == 1 or not self._postgres:
+                raise  # SQLite's one lock: what failed the group fails each hit alike
+            # On PostgreSQL a failure can be one key's (a row lock waited out its statement
+            # timeout): each hit again on its own, so that only that key's caller sees it.
+            return [self._hit_alone(hit) for hit in hits]
+
+    def _hit_alone(self, hit: tuple[str, int]) -> BaseException | None:
+        try:
+            return self._hits_together([hit])[0]
+        except DBAPIError as exc:
+            return exc
+
+    def _hits_together(self, hits: list[tuple[str, int]]) -> list[BaseException | None]:
         now = self._clock()
         minute = int(now // WINDOW)
         elapsed = now - minute * WINDOW
+        results: list[BaseException | None] = [None] * len(hits)
+        # One key's hits keep their order; keys are taken in one order, so two API processes'
+        # transactions lock PostgreSQL rows in the same order and cannot deadlock.
+        order = sorted(range(len(hits)), key=lambda i: hits[i][0])
+        previous: dict[str, int] = {}
         with self._session() as s:
-            previous = _count(s, key_id, minute - 1)
-            counted = _increment(s, key_id, minute, room(previous, elapsed, limit))
-            current = _count(s, key_id, minute) if counted is None else counted
-        if counted is None:
-            wait = retry_after(previous, current, elapsed, limit)
-            raise TooManyRequests(
-                f"more than {limit} requests a minute with this key; retry in {wait} s",
-                limit=limit,
-                retry_after=wait,
-            )
+            for i in order:
+                key_id, limit = hits[i]
+                if key_id not in previous:
+                    previous[key_id] = _count(s, key_id, minute - 1)
+                before = previous[key_id]
+                if _increment(s, key_id, minute, room(before, elapsed, limit)) is None:
+                    current = _count(s, key_id, minute)
+                    wait = retry_after(before, current, elapsed, limit)
+                    results[i] = TooManyRequests(
+                        f"more than {limit} requests a minute with this key; retry in {wait} s",
+                        limit=limit,
+                        retry_after=wait,
+                    )
+        return results
 
     def wait(self, key_id: str, limit: int) -> int | None:
         """Seconds until one more event of ``key_id`` would be within ``limit`` a minute, or

@@ -1,4 +1,4 @@
-"""Downloads are sent in blocks of 256 KiB (steadyvoice.api.downloads.DownloadFile): whole files,
+"""Downloads are sent in blocks of 128 KiB (steadyvoice.api.downloads.DownloadFile): whole files,
 ranges across block boundaries, several ranges, stored and converted, each one audited."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ BLOCK = DownloadFile.chunk_size
 
 
 def _job(client: TestClient) -> tuple[str, bytes]:
-    """A succeeded job with 20 s of audio (640 kB: three blocks), as a worker writes it."""
+    """A succeeded job with 20 s of audio (640 kB: five blocks), as a worker writes it."""
     resp = client.post("/v1/jobs", json={"text": "Hello there."})
     assert resp.status_code == 202, resp.text
     services = cast(Services, cast(FastAPI, client.app).state.services)

@@ -83,3 +83,23 @@ def test_soak_samples_every_process(tmp_path: Path) -> None:
     assert len(result["targets"]) == 6
     lines = (tmp_path / "soak.csv").read_text().splitlines()
     assert lines[0] == "t,role,pid,rss_mb,fds,threads" and len(lines) == len(samples) + 1
+
+
+def test_the_queueing_floor_is_an_ideal_queue(tmp_path: Path) -> None:
+    """bench/queueing_floor.py: with no arrivals waiting (tiny load) latency is one service
+    time; with Poisson arrivals at 80 % on 2 servers even the ideal queue's P99 is far over
+    2 x P50 (the [Proof] target the load run cannot meet; docs/reliability.md)."""
+    result = _run(
+        "queueing_floor.py",
+        tmp_path / "floor.json",
+        "--servers",
+        "2",
+        "--load",
+        "0.01",
+        "0.8",
+        "--jobs",
+        "60000",
+    )
+    idle, busy = result["rows"]
+    assert idle["p50"] == idle["p99"] == 1.0
+    assert busy["p50"] > 1.0 and busy["p99_over_p50"] > 3.0, busy

@@ -53,7 +53,8 @@ def _refusals(store: JobStore) -> list[tuple[str, int, int]]:
 def test_deadline_refusal_says_why_and_when_to_retry(
     client_factory: Callable[..., TestClient],
 ) -> None:
-    client = client_factory(jobs={"deadline_seconds": 5})
+    # The latency bound (0.65 of the objective) later than the deadline: the deadline decides.
+    client = client_factory(jobs={"deadline_seconds": 5}, slo={"latency_target_seconds": 20})
     store = _store(client)
     _history(store, seconds=2.0)
     first = client.post("/v1/jobs", json={"text": "One."}, headers={"Idempotency-Key": "k1"})
@@ -78,19 +79,21 @@ def test_deadline_refusal_says_why_and_when_to_retry(
 def test_a_short_job_must_fit_the_latency_objective_not_only_its_deadline(
     client_factory: Callable[..., TestClient],
 ) -> None:
-    """Under overload the queue must not grow to the 600 s deadline for short jobs."""
-    client = client_factory(slo={"latency_target_seconds": 5, "latency_max_chars": 20})
+    """Under overload the queue must not grow to the 600 s deadline for short jobs: it is held
+    to 0.65 of the objective by default (the margin for the estimate's lag)."""
+    client = client_factory(slo={"latency_target_seconds": 8, "latency_max_chars": 20})
     store = _store(client)
     _history(store, seconds=2.0)
     assert client.post("/v1/jobs", json={"text": "One."}).status_code == 202  # 2 s
     assert client.post("/v1/jobs", json={"text": "Two."}).status_code == 202  # 1 ahead: 4 s
-    r = client.post("/v1/jobs", json={"text": "Three."})  # 2 ahead: 6 s > 5 s objective
+    r = client.post("/v1/jobs", json={"text": "Three."})  # 2 ahead: 6 s > 5.2 s (0.65 x 8)
     assert r.status_code == 503, r.text
     err = r.json()["error"]
     assert err["code"] == "overloaded" and err["reason"] == "latency"
     assert err["estimated_seconds"] == pytest.approx(6.0, abs=0.01)
-    assert err["latency_target_seconds"] == 5 and err["deadline_seconds"] == 600
-    assert "5 s latency objective" in err["message"]
+    assert err["latency_target_seconds"] == 8 and err["deadline_seconds"] == 600
+    assert err["admission_bound_seconds"] == pytest.approx(5.2)
+    assert "within 5.2 s, the admission bound for the 8 s latency objective" in err["message"]
     assert r.headers["Retry-After"] == "10"
     # A long job (over latency_max_chars) is held to its deadline only: 6 s is fine.
     long = client.post("/v1/jobs", json={"text": "A long job of many more characters."})
@@ -98,8 +101,28 @@ def test_a_short_job_must_fit_the_latency_objective_not_only_its_deadline(
     assert _refusals(store) == [("latency", 1, len("Three."))]
 
 
+@pytest.mark.parametrize(("fraction", "accepted"), [(1.0, 3), (0.65, 2), (0.25, 1)])
+def test_the_latency_fraction_sets_how_much_of_the_objective_admission_fills(
+    client_factory: Callable[..., TestClient], fraction: float, accepted: int
+) -> None:
+    """Syntheses of 2 s on one worker, objective 6.5 s: the n-th job is estimated at 2n s.
+    The whole objective admits 3 (6 s), 0.65 of it (4.2 s) 2, a quarter only the first, which
+    nothing is ahead of (a free worker is never refused)."""
+    client = client_factory(
+        slo={"latency_target_seconds": 6.5, "latency_max_chars": 20},
+        admission={"latency_fraction": fraction},
+    )
+    _history(_store(client), seconds=2.0)
+    codes = [client.post("/v1/jobs", json={"text": f"Job {i}."}).status_code for i in range(4)]
+    assert codes == [202] * accepted + [503] * (4 - accepted)
+
+
 def test_retry_after_grows_with_the_backlog(client_factory: Callable[..., TestClient]) -> None:
-    client = client_factory(jobs={"deadline_seconds": 5}, admission={"retry_after_seconds": 1})
+    client = client_factory(
+        jobs={"deadline_seconds": 5},
+        admission={"retry_after_seconds": 1},
+        slo={"latency_target_seconds": 20},  # 0.65 of it is later than the deadline
+    )
     store = _store(client)
     _history(store, seconds=2.0)
     for i in range(4):
@@ -124,7 +147,7 @@ def test_a_free_worker_is_never_refused_on_the_deadline(
     client_factory: Callable[..., TestClient],
 ) -> None:
     """A mean above the deadline must not lock admission out: nothing ahead means no wait."""
-    client = client_factory(jobs={"deadline_seconds": 5})
+    client = client_factory(jobs={"deadline_seconds": 5}, slo={"latency_target_seconds": 20})
     store = _store(client)
     _history(store, seconds=8.0)  # slower than the deadline on its own
     assert client.post("/v1/jobs", json={"text": "Alone."}).status_code == 202

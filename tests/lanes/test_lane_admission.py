@@ -24,7 +24,9 @@ def _store(client: TestClient) -> JobStore:
 def test_a_big_batch_neither_fills_the_queue_nor_delays_interactive_jobs(
     client_factory: Callable[..., TestClient],
 ) -> None:
-    client = client_factory(admission={"max_queue": 3}, slo={"latency_target_seconds": 3})
+    client = client_factory(
+        admission={"max_queue": 3, "latency_fraction": 1.0}, slo={"latency_target_seconds": 3}
+    )
     store = _store(client)
     # History: syntheses of 1 s; with one worker, 200 items ahead would be 200 s.
     store.create(new_job("History."))
