@@ -10,7 +10,8 @@ with the same settings reach the same answer:
   fill ``max_queue``, which counts the interactive lane only. A batch is capped by its own
   size limit (``batch.max_items``) and items get ``batch.deadline_seconds``,
 - ``mean``: the mean synthesis time (``finished_at - started_at``) of the ``recent_jobs`` most
-  recently created succeeded jobs, cached for ``MEAN_CACHE_SECONDS``,
+  recently created succeeded jobs, the slowest tenth left out (:func:`trimmed_mean`: a job
+  held up by a fault is not the queue's speed), cached for ``MEAN_CACHE_SECONDS``,
 - ``workers``: live workers that are ready or busy, and never fewer than this process's own
   supervised workers (``workers``; a crash is replaced at once) nor 1,
 
@@ -65,6 +66,17 @@ FLUSH_SECONDS = 1.0
 QUEUE_FULL = "queue_full"
 DEADLINE = "deadline"
 LATENCY = "latency"
+
+
+def trimmed_mean(spans: list[float]) -> float | None:
+    """The mean without the slowest tenth: a job held up by a fault (a database cut, a restart
+    while it ran) says nothing of how fast the queue moves, and a few of them in the recent
+    jobs made admission refuse work the workers were keeping up with. Overload slows every
+    job, so the trimmed mean still follows it. None without any span."""
+    if not spans:
+        return None
+    kept = sorted(spans)[: len(spans) - len(spans) // 10]
+    return sum(kept) / len(kept)
 
 
 @dataclass(frozen=True)
@@ -175,7 +187,7 @@ class Admission:
         with self._store.reading() as s:
             rows = s.execute(q).all()
         spans = [(end - start).total_seconds() for start, end in rows if start and end]
-        mean = sum(spans) / len(spans) if spans else None
+        mean = trimmed_mean(spans)
         with self._lock:
             self._mean = (now, mean)
         return mean
