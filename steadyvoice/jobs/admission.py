@@ -144,10 +144,16 @@ class Admission:
         """(reason, seconds): the time a job of ``chars`` characters must finish within."""
         deadline = self._settings.jobs.deadline_seconds
         slo = self._settings.slo
-        bound = round(slo.latency_target_seconds * self._settings.admission.latency_fraction, 3)
+        bound = self.latency_bound()
         if chars <= slo.latency_max_chars and bound < deadline:
             return LATENCY, bound
         return DEADLINE, deadline
+
+    def latency_bound(self) -> float:
+        """Seconds a short job must be estimated to finish within: ``admission.latency_fraction``
+        of the latency objective."""
+        objective = self._settings.slo.latency_target_seconds
+        return round(objective * self._settings.admission.latency_fraction, 3)
 
     def estimate(self, count_live: bool = True) -> Estimate:
         """The current queue, mean synthesis time and worker count (a few indexed queries);
@@ -195,7 +201,7 @@ class Admission:
     def _refuse(self, reason: str, chars: int, estimated: float | None, retry: int) -> NoReturn:
         deadline = self._settings.jobs.deadline_seconds
         objective = self._settings.slo.latency_target_seconds
-        bound = round(objective * self._settings.admission.latency_fraction, 3)
+        bound = self.latency_bound()
         est = None if estimated is None else round(estimated, 3)
         event(log, "job.refused", reason=reason, text_chars=chars, estimated_seconds=est)
         self.refusals.add(reason, chars)
